@@ -1,0 +1,40 @@
+"""Defence registry. A defence is built from its settings and a context and maps a batch of [0, 1]
+images to `Purified` (images plus per-image reconstruction error). A new defence is one module
+here and one entry in DEFENCES."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import check_one_of
+from ..models import load_ddpm
+from .base import Defence, Purified
+from .diffdefense import DiffDefense
+
+
+@dataclass
+class DefenceContext:
+    models_dir: Path
+    device: torch.device
+    batch_size: int = 64
+    progress: bool = False
+
+
+def build_diffdefense(settings: dict, ctx: DefenceContext) -> DiffDefense:
+    unet, schedule = load_ddpm(ctx.models_dir / "ddpm.safetensors", ctx.device)
+    return DiffDefense(unet, schedule, batch_size=ctx.batch_size, progress=ctx.progress, **settings)
+
+
+DEFENCES: dict[str, Callable[[dict, DefenceContext], Defence]] = {"diffdefense": build_diffdefense}
+
+
+def build_defence(name: str, settings: dict, ctx: DefenceContext) -> Defence:
+    check_one_of("defend.defences", name, DEFENCES)
+    return DEFENCES[name](settings, ctx)
+
+
+__all__ = ["DEFENCES", "Defence", "DefenceContext", "DiffDefense", "Purified", "build_defence"]
