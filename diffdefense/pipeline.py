@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .attacks import ATTACKS
-from .errors import check_one_of
+from .errors import UsageError, check_one_of
+from .models import CLASSIFIERS
 
 SETS_DIR = Path("data/sets")
 DEFENDED_DIR = Path("data/defended")
 MODELS_DIR = Path("models")
-BOXES = {"white": "A", "black": "B"}  # which classifier crafts the attack; A is always the one evaluated
+DEFENDED_CLASSIFIER = "A"  # the classifier the defences protect
 
 
-def attacked_sets(attack_params: dict) -> list[tuple[str, str]]:
-    """(attack, box) pairs from params `attack.names` x `attack.boxes`, validated."""
-    for name in attack_params["names"]:
-        check_one_of("attack.names entry", name, ATTACKS)
-    for box in attack_params["boxes"]:
-        check_one_of("attack.boxes entry", box, BOXES)
-    return [(name, box) for name in attack_params["names"] for box in attack_params["boxes"]]
+@dataclass(frozen=True)
+class AttackSet:
+    attack: str
+    crafted_on: str  # classifier the attack is computed against
+    evaluated_on: str  # classifier whose accuracy on the result is reported
+
+    @property
+    def box(self) -> str:
+        """white-box when crafted on the evaluated model itself; black-box (transfer) otherwise."""
+        return "white" if self.crafted_on == self.evaluated_on else "black"
 
 
-def set_names(attack_params: dict) -> list[str]:
-    return ["clean"] + [f"{name}-{box}" for name, box in attacked_sets(attack_params)]
+def attack_sets(attack_params: dict) -> dict[str, AttackSet]:
+    """Set name -> AttackSet from params `attack.sets`, validated."""
+    sets = attack_params.get("sets") or {}
+    fields = {"attack", "crafted_on", "evaluated_on"}
+    for name, entry in sets.items():
+        if not isinstance(entry, dict) or set(entry) != fields:
+            raise UsageError(f"attack.sets.{name} must have exactly the keys {sorted(fields)}, got {entry!r}")
+        check_one_of(f"attack.sets.{name}.attack", entry["attack"], ATTACKS)
+        check_one_of(f"attack.sets.{name}.crafted_on", entry["crafted_on"], CLASSIFIERS)
+        check_one_of(f"attack.sets.{name}.evaluated_on", entry["evaluated_on"], CLASSIFIERS)
+    return {name: AttackSet(**entry) for name, entry in sets.items()}
+
+
+def defended_sets(attack_params: dict) -> list[str]:
+    """The sets a defence in front of classifier A is run on: the clean subset and every set fed to A."""
+    return ["clean"] + [name for name, s in attack_sets(attack_params).items()
+                        if s.evaluated_on == DEFENDED_CLASSIFIER]
+
+
+def made_by(set_name: str) -> str:
+    return "testset" if set_name == "clean" else f"attack@{set_name}"

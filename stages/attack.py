@@ -1,6 +1,6 @@
-"""Craft adversarial examples of the clean test subset: data/sets/<attack>-<box>.safetensors.
+"""Craft adversarial examples of the clean test subset: data/sets/<set>.safetensors.
 
-White-box attacks are crafted on classifier A, black-box ones on the substitute B (and later fed to A).
+Params attack.sets name each set's attack, the classifier it is crafted on and the one it is fed to.
 """
 
 import argparse
@@ -16,39 +16,40 @@ from diffdefense.errors import check_int_range, check_one_of
 from diffdefense.evaluation import accuracy
 from diffdefense.io import load_tensors, save_tensors
 from diffdefense.models import load_classifier
-from diffdefense.pipeline import BOXES, MODELS_DIR, SETS_DIR
+from diffdefense.pipeline import MODELS_DIR, SETS_DIR, attack_sets
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--attack", required=True)
-    parser.add_argument("--box", required=True)
-    args = parser.parse_args()
+    parser.add_argument("--set", required=True, help="a key of params attack.sets")
+    set_name = parser.parse_args().set
     params = load_params()
     cfg = section(params, "attack")
-    check_one_of("attack box", args.box, BOXES)
     check_int_range("attack.batch_size", cfg["batch_size"], 1)
+    sets = attack_sets(cfg)
+    check_one_of("attack set", set_name, sets)
+    spec = sets[set_name]
     device = resolve_device(params.get("device", "auto"))
-    source = BOXES[args.box]
+    source = spec.crafted_on
     model = load_classifier(source, MODELS_DIR / f"classifier_{source}.safetensors", device)
-    attack = build_attack(args.attack, model, section(params, "attack", "settings", args.attack))
+    attack = build_attack(spec.attack, model, section(params, "attack", "settings", spec.attack))
     clean, meta = load_tensors(SETS_DIR / "clean.safetensors", "testset")
     images, labels = clean["images"], clean["labels"]
 
     torch.manual_seed(cfg["seed"])
     start, adversarial = time.perf_counter(), []
-    for i in tqdm(range(0, len(images), cfg["batch_size"]), desc=f"{args.attack} ({args.box}-box on {source})",
+    for i in tqdm(range(0, len(images), cfg["batch_size"]), desc=f"{set_name} (crafted on {source})",
                   unit="batch"):
         adversarial.append(attack(images[i:i + cfg["batch_size"]].to(device),
                                   labels[i:i + cfg["batch_size"]].to(device)).detach().cpu())
     seconds = (time.perf_counter() - start) / len(images)
     adversarial = torch.cat(adversarial)
     source_accuracy = accuracy(model, adversarial, labels)
-    save_tensors(SETS_DIR / f"{args.attack}-{args.box}.safetensors", {"images": adversarial, "labels": labels},
-                 meta | {"attack": args.attack, "box": args.box, "source_classifier": source,
-                         "seconds_per_image": seconds, "source_accuracy": source_accuracy,
+    save_tensors(SETS_DIR / f"{set_name}.safetensors", {"images": adversarial, "labels": labels},
+                 meta | {"attack": spec.attack, "crafted_on": source, "evaluated_on": spec.evaluated_on,
+                         "seconds_per_image": seconds, "crafted_on_accuracy": source_accuracy,
                          "linf_median": (adversarial - images).flatten(1).abs().amax(1).median().item()})
-    print(f"{args.attack}-{args.box}: accuracy of {source} {source_accuracy:.2f}%, {seconds * 1000:.1f} ms/image")
+    print(f"{set_name}: accuracy of {source} {source_accuracy:.2f}%, {seconds * 1000:.1f} ms/image")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ import time
 import torch
 
 from diffdefense.cli import load_params, run_stage, section
-from diffdefense.defences import DefenceContext, build_defence
+from diffdefense.defences import DEFENCES, DefenceContext, build_defence
 from diffdefense.device import resolve_device
-from diffdefense.errors import check_int_range
+from diffdefense.errors import check_int_range, check_one_of
 from diffdefense.io import atomic_dir, load_tensors, save_tensors
-from diffdefense.pipeline import DEFENDED_DIR, MODELS_DIR, SETS_DIR, set_names
+from diffdefense.pipeline import DEFENDED_DIR, MODELS_DIR, SETS_DIR, defended_sets, made_by
 
 
 def main():
@@ -19,12 +19,11 @@ def main():
     name = parser.parse_args().defence
     params = load_params()
     cfg = section(params, "defend")
+    check_one_of("defend.defences", name, DEFENCES)
     check_int_range("defend.batch_size", cfg["batch_size"], 1)
     ctx = DefenceContext(MODELS_DIR, resolve_device(params.get("device", "auto")), cfg["batch_size"], progress=True)
     defence = build_defence(name, section(params, "defend", name), ctx)
-    sets = set_names(section(params, "attack"))
-    inputs = {s: load_tensors(SETS_DIR / f"{s}.safetensors", "testset" if s == "clean" else f"attack@{s}")
-              for s in sets}
+    inputs = {s: load_tensors(SETS_DIR / f"{s}.safetensors", made_by(s)) for s in defended_sets(section(params, "attack"))}
 
     with atomic_dir(DEFENDED_DIR / name) as tmp:
         for set_name, (tensors, _) in inputs.items():

@@ -1,10 +1,13 @@
-"""Train classifier A or B (params train_classifier.<name>) on the clean training split."""
+"""Train a classifier (params train_classifier.<name>) on the training split. With an `adversarial`
+entry ({attack: <registry name>, ...settings}) each batch is replaced by adversarial examples made on
+the fly against the model being trained (adversarial training)."""
 
 import argparse
 
 import pandas as pd
 import torch
 
+from diffdefense.attacks import build_attack
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split, subset
 from diffdefense.device import resolve_device
@@ -28,10 +31,19 @@ def main():
     images, labels = load_split("data/raw", data["dataset"], "train")
     idx = subset(len(images), data["train_size"], data["seed"])
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
+    adversarial = dict(cfg.get("adversarial") or {})
+    perturb = None
+    if adversarial:
+        attack_name = adversarial.pop("attack", None)
+
+        def perturb(model, x, y):
+            return build_attack(attack_name, model, adversarial)(x, y)
+
+        build_attack(attack_name, model, adversarial)  # bad settings fail before training starts
     history = train_classifier(model, images[idx], labels[idx], test_images, test_labels,
                                epochs=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
                                batch_size=cfg["batch_size"], seed=cfg["seed"],
-                               device=resolve_device(params.get("device", "auto")))
+                               device=resolve_device(params.get("device", "auto")), perturb=perturb)
     save_weights(model, f"models/classifier_{name}.safetensors")
     write_csv(f"plots/train_classifier_{name}.csv", pd.DataFrame(history))
     write_json(f"metrics/train_classifier_{name}.json", history[-1] | {"threads": torch.get_num_threads()})

@@ -30,4 +30,4 @@ def build_attack(name: str, model: torch.nn.Module, settings: dict) -> Attack:
     return ATTACKS[name](model.eval(), **settings)
 
 
-from . import deepfool, fgsm, pgd  # noqa: E402,F401  (registers the attacks)
+from . import autoattack, deepfool, elasticnet, eotpgd, fgsm, pgd, square  # noqa: E402,F401  (registers them)

@@ -96,7 +96,7 @@ class DiffDefense:
     def generate(self, z: torch.Tensor, draw_noise) -> torch.Tensor:
         """Run the reverse process from z_T = z; differentiable in z."""
         for k in reversed(range(self.t_star)):
-            t = torch.full((len(z),), k, device=z.device, dtype=torch.long)
+            t = torch.tensor(k, device=z.device)  # one step for the whole batch: time MLPs run once
             noise = draw_noise()
             if self.variant == "code":
                 with torch.no_grad():

@@ -15,7 +15,8 @@ from ..io import atomic_path, load_tensors
 from .classifiers import ClassifierA, ClassifierB
 from .unet import UNet
 
-CLASSIFIERS = {"A": ClassifierA, "B": ClassifierB}
+# role -> architecture; A_adv is A's architecture trained adversarially (Table 2)
+CLASSIFIERS = {"A": ClassifierA, "B": ClassifierB, "A_adv": ClassifierA}
 
 
 def build_classifier(name: str) -> nn.Module:

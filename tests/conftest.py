@@ -1,0 +1,43 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffdefense.data import MIRROR_ENV, load_split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The local dataset mirror: $DIFFDEFENSE_DATA_MIRROR, else ../shared/datasets beside the repo."""
+    path = Path(os.environ.get(MIRROR_ENV, REPO.parent / "shared" / "datasets"))
+    if not (path / "MNIST" / "raw").is_dir():
+        pytest.fail(f"no dataset mirror at {path}; set {MIRROR_ENV} (see README)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mirror):
+    """The MNIST test split straight from the mirror (a torchvision-layout folder)."""
+    return load_split(mirror, "MNIST", "test")
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(mnist_test):
+    """Classifier A trained for one epoch on 3000 MNIST test images (the last 7000 are held out)."""
+    from diffdefense.models import build_classifier
+    from diffdefense.training import train_classifier
+
+    images, labels = mnist_test
+    model = build_classifier("A")
+    train_classifier(model, images[:3000], labels[:3000], images[-500:], labels[-500:], epochs=2, lr=0.01,
+                     momentum=0.9, batch_size=64, seed=0, device=torch.device("cpu"))
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def held_out(mnist_test):
+    images, labels = mnist_test
+    return images[-64:], labels[-64:]

@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from diffdefense.attacks import ATTACKS, build_attack
+from diffdefense.errors import UsageError
+from diffdefense.evaluation import accuracy
+
+FAST_SETTINGS = {
+    "fgsm": {"eps": 0.3},
+    "pgd": {"eps": 0.3, "step": 0.05, "steps": 10, "restarts": 2},
+    "deepfool": {"max_iter": 20, "batch_size": 64},
+    "eotpgd": {"eps": 0.3, "step": 0.05, "steps": 10, "eot_samples": 2},
+    "square": {"eps": 0.3, "max_iter": 100},
+    "autoattack": {"eps": 0.3, "steps": 10, "square_queries": 100},
+    "elasticnet": {"binary_search_steps": 3, "max_iter": 30, "batch_size": 64},
+}
+LINF_BOUNDED = ("fgsm", "pgd", "eotpgd", "square", "autoattack")
+
+
+def test_every_registered_attack_is_tested():
+    assert set(ATTACKS) == set(FAST_SETTINGS)
+
+
+@pytest.mark.parametrize("name", sorted(FAST_SETTINGS))
+def test_attack_lowers_accuracy_and_keeps_images_valid(name, tiny_classifier, held_out):
+    images, labels = held_out
+    clean = accuracy(tiny_classifier, images, labels)
+    assert clean > 80
+    torch.manual_seed(0)
+    adversarial = build_attack(name, tiny_classifier, FAST_SETTINGS[name])(images, labels)
+    assert adversarial.shape == images.shape
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+    if name in LINF_BOUNDED:
+        assert (adversarial - images).abs().max() <= 0.3 + 1e-6
+    assert accuracy(tiny_classifier, adversarial, labels) < clean - 40
+
+
+def test_negative_epsilon_is_rejected(tiny_classifier):
+    with pytest.raises(UsageError, match=r"attack.fgsm.eps=-0.1 is out of range; expected a number >= 0"):
+        build_attack("fgsm", tiny_classifier, {"eps": -0.1})
+
+
+def test_unknown_attack_is_rejected(tiny_classifier):
+    with pytest.raises(UsageError, match=r"attack name='cw' is not allowed"):
+        build_attack("cw", tiny_classifier, {})

@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from diffdefense.defences import DiffDefense
+from diffdefense.diffusion import LinearSchedule
+from diffdefense.errors import UsageError
+from diffdefense.models import UNet
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(0)
+    return UNet().eval()
+
+
+SCHEDULE = LinearSchedule(20, 1e-4, 0.02)
+
+
+def defence(unet, **kw):
+    settings = dict(variant="code", L=3, R=2, t_star=4, batch_size=4, seed=0) | kw
+    return DiffDefense(unet, SCHEDULE, **settings)
+
+
+@pytest.mark.parametrize("variant", ["code", "paper"])
+def test_shapes_range_and_determinism(unet, variant):
+    images = torch.rand(5, 1, 28, 28)
+    out = defence(unet, variant=variant)(images)
+    assert out.images.shape == images.shape and out.recon_error.shape == (5,)
+    assert out.images.min() >= 0 and out.images.max() <= 1
+    again = defence(unet, variant=variant)(images)
+    torch.testing.assert_close(out.images, again.images)
+    other_seed = defence(unet, variant=variant, seed=1)(images)
+    assert not torch.allclose(out.images, other_seed.images)
+
+
+def test_result_does_not_depend_on_batching(unet):
+    images = torch.rand(5, 1, 28, 28)
+    a = defence(unet, batch_size=5)(images)
+    b = defence(unet, batch_size=2)(images)
+    torch.testing.assert_close(a.images, b.images, atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.recon_error, b.recon_error, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("variant, lr", [("code", 0.02), ("paper", 300.0)])
+def test_more_iterations_lower_the_reconstruction_error(unet, variant, lr):
+    images = (torch.rand(4, 1, 28, 28) > 0.7).float()  # binary, like MNIST strokes
+    errors = [defence(unet, variant=variant, L=L, R=1, lr=lr)(images).recon_error.mean().item() for L in (1, 2, 4)]
+    assert errors[2] < errors[1] < errors[0], errors
+
+
+def test_best_of_r_starts_is_no_worse(unet):
+    images = torch.rand(4, 1, 28, 28)
+    one = defence(unet, R=1)(images).recon_error
+    five = defence(unet, R=5)(images).recon_error
+    assert five.mean() <= one.mean()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"L": 0}, r"defend.diffdefense.L=0 is out of range; expected an integer >= 1"),
+    ({"R": 0}, r"defend.diffdefense.R=0 is out of range; expected an integer >= 1"),
+    ({"t_star": 0}, r"defend.diffdefense.t_star=0 is out of range; expected an integer in \[1, 20\]"),
+    ({"t_star": 21}, r"defend.diffdefense.t_star=21 is out of range; expected an integer in \[1, 20\]"),
+    ({"variant": "fast"}, r"defend.diffdefense.variant='fast' is not allowed; choose one of \['code', 'paper'\]"),
+])
+def test_bad_params_are_rejected(unet, kw, message):
+    with pytest.raises(UsageError, match=message):
+        defence(unet, **kw)

@@ -1,0 +1,96 @@
+"""The real `dvc repro` on the tiny profile, in a copy of the repository, against the local mirror."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dvc(workdir: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=workdir, env=env, capture_output=True,
+                            text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, mirror):
+    work = tmp_path_factory.mktemp("repo")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, work / name)
+    shutil.copy(REPO / "profiles" / "tiny.yaml", work / "params.yaml")
+    for path in ("dvc.lock", "metrics", "plots"):
+        shutil.rmtree(work / path, ignore_errors=True) if (work / path).is_dir() else (work / path).unlink(missing_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    env = os.environ | {"DIFFDEFENSE_DATA_MIRROR": str(mirror), "PYTHONPATH": str(work)}
+    dvc(work, "repro", env=env)
+    return work, env
+
+
+TABLE1_ATTACKS = ("fgsm", "pgd", "deepfool")
+TABLE2_ATTACKS = ("fgsm", "pgd", "deepfool", "eotpgd", "square", "autoattack", "elasticnet")
+
+
+def test_table1_metrics_have_every_attack_and_valid_accuracies(tiny_run):
+    work, _ = tiny_run
+    table = json.loads((work / "metrics" / "table1.json").read_text())
+    assert table["dataset"] == "MNIST" and table["test_images"] == 16
+    accuracy = table["accuracy"]
+    assert set(accuracy["clean"]) == {"no_defence", "diffdefense"}
+    for attack in TABLE1_ATTACKS:
+        for box in ("white", "black"):
+            cell = accuracy[attack][box]
+            assert set(cell) == {"no_defence", "diffdefense"}
+            assert all(0 <= v <= 100 for v in cell.values())
+    seconds = table["defence_seconds_per_image"]["diffdefense"]
+    assert {"clean", "fgsm-white", "pgd-black", "elasticnet-white"} <= set(seconds)
+    assert "fgsm-advtrained" not in seconds  # fed to A_adv, which is not defended
+    assert all(s > 0 for s in seconds.values())
+    assert (work / "plots" / "table1.csv").read_text().startswith("set,attack,box,crafted_on,evaluated_on,defence")
+
+
+def test_table2_and_detection(tiny_run):
+    work, _ = tiny_run
+    table2 = json.loads((work / "metrics" / "table2.json").read_text())
+    assert tuple(table2) == TABLE2_ATTACKS
+    for attack, row in table2.items():
+        assert 0 <= row["without_defence"] <= 100 and 0 <= row["with_defence"] <= 100
+    assert 0 <= table2["fgsm"]["adversarial_training"] <= 100  # the tiny profile attacks A_adv with FGSM, Square
+    assert table2["pgd"]["adversarial_training"] is None
+    detection = json.loads((work / "metrics" / "detection.json").read_text())["diffdefense"]
+    assert set(detection) == {"fgsm-white", "fgsm-black", "pgd-white", "pgd-black", "deepfool-white",
+                              "deepfool-black", "eotpgd-white", "square-white", "autoattack-white", "elasticnet-white"}
+    assert all(0 <= m["auc"] <= 1 and 0 <= m["tpr_at_5pct_fpr"] <= 1 for m in detection.values())
+    roc = (work / "plots" / "roc.csv").read_text().splitlines()
+    assert roc[0] == "defence,set,step,fpr,tpr" and len(roc) > 20
+    assert (work / "plots" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_repro_is_reproducible_and_metrics_show(tiny_run):
+    work, env = tiny_run
+    status = json.loads(dvc(work, "status", "--json", env=env).stdout)
+    assert status == {}, status
+    shown = dvc(work, "metrics", "show", env=env).stdout
+    assert "table1.json" in shown and "accuracy.fgsm.white.diffdefense" in shown
+
+
+def test_changing_L_reruns_only_what_depends_on_it(tiny_run):
+    work, env = tiny_run
+    params = work / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("L: 2,", "L: 3,"))
+    try:
+        changed = set(json.loads(dvc(work, "status", "--json", env=env).stdout))
+    finally:
+        params.write_text(original)
+    assert changed == {"defend@diffdefense", "evaluate", "detect"}

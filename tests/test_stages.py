@@ -1,0 +1,97 @@
+"""Stages fail on bad input with one line naming the param and what is allowed, and leave nothing behind."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from diffdefense.diffusion import LinearSchedule
+from diffdefense.io import save_tensors
+from diffdefense.models import ClassifierA, ClassifierB, UNet, save_ddpm, save_weights
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
+
+
+def run_stage(workdir: Path, module: str, *args: str, **overrides) -> subprocess.CompletedProcess:
+    params = yaml.safe_load(yaml.safe_dump(TINY))
+    for dotted, value in overrides.items():
+        node = params
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and p.name != "params.yaml")
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    """A work folder holding what the attack and defend stages read: weights and a clean set."""
+    save_weights(ClassifierA(), tmp_path / "models/classifier_A.safetensors")
+    save_weights(ClassifierB(), tmp_path / "models/classifier_B.safetensors")
+    save_ddpm(UNet(), LinearSchedule(20), tmp_path / "models/ddpm.safetensors")
+    save_tensors(tmp_path / "data/sets/clean.safetensors",
+                 {"images": torch.rand(4, 1, 28, 28), "labels": torch.arange(4)}, {"seconds_per_image": 0.0})
+    return tmp_path
+
+
+def test_unknown_dataset(tmp_path):
+    result = run_stage(tmp_path, "download", data__dataset="CIFAR10")
+    assert_one_line_error(result, "data.dataset='CIFAR10' is not allowed", "'MNIST', 'FashionMNIST', 'KMNIST'")
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, overrides, fragment", [
+    (("--set", "cw-white"), {}, "attack set='cw-white' is not allowed; choose one of ['fgsm-white'"),
+    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__attack": "cw"},
+     "attack.sets.fgsm-white.attack='cw' is not allowed; choose one of"),
+    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__crafted_on": "C"},
+     "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv']"),
+    (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": -0.3},
+     "attack.fgsm.eps=-0.3 is out of range; expected a number >= 0"),
+])
+def test_bad_attack_input(upstream, args, overrides, fragment):
+    before = files_under(upstream)
+    assert_one_line_error(run_stage(upstream, "attack", *args, **overrides), fragment)
+    assert files_under(upstream) == before
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"defend__diffdefense__L": 0}, "defend.diffdefense.L=0 is out of range; expected an integer >= 1"),
+    ({"defend__diffdefense__R": -1}, "defend.diffdefense.R=-1 is out of range; expected an integer >= 1"),
+    ({"defend__diffdefense__t_star": 21}, "defend.diffdefense.t_star=21 is out of range; expected an integer in [1, 20]"),
+    ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
+    ({"attack__sets__pgd-white__evaluated_on": "D"}, "attack.sets.pgd-white.evaluated_on='D' is not allowed"),
+])
+def test_bad_defend_input(upstream, overrides, fragment):
+    name = overrides.get("defend__defences", ["diffdefense"])[0]
+    before = files_under(upstream)
+    assert_one_line_error(run_stage(upstream, "defend", "--defence", name, **overrides), fragment)
+    assert files_under(upstream) == before
+
+
+def test_missing_upstream_output_names_the_stage(upstream):
+    result = run_stage(upstream, "defend", "--defence", "diffdefense")  # the attacked sets were never made
+    assert_one_line_error(result, "missing input data/sets/fgsm-white.safetensors", "attack@fgsm-white")
+    assert not (upstream / "data/defended").exists() or files_under(upstream / "data/defended") == []
+    assert_one_line_error(run_stage(Path(upstream / "data"), "evaluate"),
+                          "missing input models/classifier_A.safetensors", "train_classifier@A")
