@@ -7,7 +7,7 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress
 
 from .diffusion import LinearSchedule
 from .evaluation import accuracy
@@ -32,7 +32,7 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     for epoch in range(1, epochs + 1):
         model.train()
         start, total, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
+        bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
         for idx in bar:
             x, y = images[idx].to(device), labels[idx].to(device)
             if perturb is not None:
@@ -43,7 +43,7 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             loss.backward()
             optimiser.step()
             total, seen = total + loss.item() * len(idx), seen + len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}")
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         history.append({"epoch": epoch, "train_loss": total / seen,
                         "test_accuracy": accuracy(model, test_images, test_labels, device=device),
                         "seconds": time.perf_counter() - start})
@@ -61,13 +61,13 @@ def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, 
     history = []
     for epoch in range(1, epochs + 1):
         start, total, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
+        bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
         for idx in bar:
             loss = schedule.training_loss(unet, images[idx].to(device), noise_generator)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             total, seen = total + loss.item() * len(idx), seen + len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}")
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         history.append({"epoch": epoch, "train_loss": total / seen, "seconds": time.perf_counter() - start})
     return history

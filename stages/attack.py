@@ -7,7 +7,7 @@ import argparse
 import time
 
 import torch
-from tqdm.auto import tqdm
+from diffdefense.progress import progress
 
 from diffdefense.attacks import build_attack
 from diffdefense.cli import load_params, run_stage, section
@@ -38,7 +38,7 @@ def main():
 
     torch.manual_seed(cfg["seed"])
     start, adversarial = time.perf_counter(), []
-    for i in tqdm(range(0, len(images), cfg["batch_size"]), desc=f"{set_name} (crafted on {source})",
+    for i in progress(range(0, len(images), cfg["batch_size"]), desc=f"{set_name} (crafted on {source})",
                   unit="batch"):
         adversarial.append(attack(images[i:i + cfg["batch_size"]].to(device),
                                   labels[i:i + cfg["batch_size"]].to(device)).detach().cpu())

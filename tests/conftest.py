@@ -26,13 +26,13 @@ def mnist_test(mirror):
 
 @pytest.fixture(scope="session")
 def tiny_classifier(mnist_test):
-    """Classifier A trained for one epoch on 3000 MNIST test images (the last 7000 are held out)."""
+    """Classifier A trained for two epochs on 5000 MNIST test images (the last 5000 are held out)."""
     from diffdefense.models import build_classifier
     from diffdefense.training import train_classifier
 
     images, labels = mnist_test
     model = build_classifier("A")
-    train_classifier(model, images[:3000], labels[:3000], images[-500:], labels[-500:], epochs=2, lr=0.01,
+    train_classifier(model, images[:5000], labels[:5000], images[-500:], labels[-500:], epochs=2, lr=0.05,
                      momentum=0.9, batch_size=64, seed=0, device=torch.device("cpu"))
     return model.eval()
 

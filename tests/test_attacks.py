@@ -12,7 +12,7 @@ FAST_SETTINGS = {
     "eotpgd": {"eps": 0.3, "step": 0.05, "steps": 10, "eot_samples": 2},
     "square": {"eps": 0.3, "max_iter": 100},
     "autoattack": {"eps": 0.3, "steps": 10, "square_queries": 100},
-    "elasticnet": {"binary_search_steps": 3, "max_iter": 30, "batch_size": 64},
+    "elasticnet": {"binary_search_steps": 3, "max_iter": 30, "initial_const": 1.0},
 }
 LINF_BOUNDED = ("fgsm", "pgd", "eotpgd", "square", "autoattack")
 

@@ -18,14 +18,14 @@ TINY = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
 
 
 def run_stage(workdir: Path, module: str, *args: str, **overrides) -> subprocess.CompletedProcess:
-    params = yaml.safe_load(yaml.safe_dump(TINY))
+    params = yaml.safe_load(yaml.safe_dump(TINY, sort_keys=False))
     for dotted, value in overrides.items():
         node = params
         *parents, leaf = dotted.split("__")
         for key in parents:
             node = node[key]
         node[leaf] = value
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = os.environ | {"PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=300)

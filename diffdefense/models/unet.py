@@ -70,16 +70,18 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         emb = self.time_table[t]
-
-        def add_time(h, mlp):
-            e = mlp(emb)
-            return h + (e[:, :, None, None] if e.dim() == 2 else e[None, :, None, None])
-
-        h1 = self.down_block1(add_time(self.pad_in(x), self.te1))
-        h2 = self.down_block2(add_time(self.down1(h1), self.te2))
-        h3 = self.down_block3(add_time(self.down2(h2), self.te3))
-        mid = self.mid_block(add_time(self.down3(h3), self.te_mid))
-        u1 = self.up_block1(add_time(torch.cat([h3, self.up1(mid)], 1), self.te4))
-        u2 = self.up_block2(add_time(torch.cat([h2, self.up2(u1)], 1), self.te5))
-        u3 = self.up_block3(add_time(torch.cat([h1, self.up3(u2)], 1), self.te_out))
+        h1 = self.down_block1(_add_time(self.pad_in(x), self.te1(emb)))
+        h2 = self.down_block2(_add_time(self.down1(h1), self.te2(emb)))
+        h3 = self.down_block3(_add_time(self.down2(h2), self.te3(emb)))
+        mid = self.mid_block(_add_time(self.down3(h3), self.te_mid(emb)))
+        u1 = self.up_block1(_add_time(torch.cat([h3, self.up1(mid)], 1), self.te4(emb)))
+        u2 = self.up_block2(_add_time(torch.cat([h2, self.up2(u1)], 1), self.te5(emb)))
+        u3 = self.up_block3(_add_time(torch.cat([h1, self.up3(u2)], 1), self.te_out(emb)))
         return self.conv_out(u3)
+
+
+def _add_time(h: torch.Tensor, time_features: torch.Tensor) -> torch.Tensor:
+    """Add per-channel time features (N x C, or C for a step shared by the batch) to feature maps."""
+    if time_features.dim() == 1:
+        return h + time_features[None, :, None, None]
+    return h + time_features[:, :, None, None]
