@@ -93,5 +93,9 @@ def test_missing_upstream_output_names_the_stage(upstream):
     result = run_stage(upstream, "defend", "--defence", "diffdefense")  # the attacked sets were never made
     assert_one_line_error(result, "missing input data/sets/fgsm-white.safetensors", "attack@fgsm-white")
     assert not (upstream / "data/defended").exists() or files_under(upstream / "data/defended") == []
-    assert_one_line_error(run_stage(Path(upstream / "data"), "evaluate"),
-                          "missing input models/classifier_A.safetensors", "train_classifier@A")
+    empty = upstream / "empty"
+    empty.mkdir()
+    assert_one_line_error(run_stage(empty, "evaluate"), "missing input data/sets/clean.safetensors", "'testset'")
+    (upstream / "data/sets/clean.safetensors").unlink()
+    assert_one_line_error(run_stage(upstream, "attack", "--set", "fgsm-white"),
+                          "missing input data/sets/clean.safetensors", "'testset'")
