@@ -8,7 +8,7 @@ from diffdefense.evaluation import accuracy
 FAST_SETTINGS = {
     "fgsm": {"eps": 0.3},
     "pgd": {"eps": 0.3, "step": 0.05, "steps": 10, "restarts": 2},
-    "deepfool": {"max_iter": 20, "batch_size": 64},
+    "deepfool": {"max_iter": 20},
     "eotpgd": {"eps": 0.3, "step": 0.05, "steps": 10, "eot_samples": 2},
     "square": {"eps": 0.3, "max_iter": 100},
     "autoattack": {"eps": 0.3, "steps": 10, "square_queries": 100},
@@ -43,3 +43,19 @@ def test_negative_epsilon_is_rejected(tiny_classifier):
 def test_unknown_attack_is_rejected(tiny_classifier):
     with pytest.raises(UsageError, match=r"attack name='cw' is not allowed"):
         build_attack("cw", tiny_classifier, {})
+
+
+def test_deepfool_matches_art(tiny_classifier, held_out):
+    from art.attacks.evasion import DeepFool
+
+    from diffdefense.attacks.art_bridge import art_classifier, run_art
+
+    images, labels = held_out[0][:16], held_out[1][:16]
+    correct = tiny_classifier(images).argmax(1) == labels  # ART attacks from the prediction, we from the label
+    ours = build_attack("deepfool", tiny_classifier, {"max_iter": 50})(images, labels)
+    art = run_art(DeepFool(art_classifier(tiny_classifier), max_iter=50, epsilon=1e-6, nb_grads=10, batch_size=1,
+                           verbose=False), images, labels)
+    ours_l2 = (ours - images)[correct].flatten(1).norm(dim=1)
+    art_l2 = (art - images)[correct].flatten(1).norm(dim=1)
+    assert float(ours_l2.median()) == pytest.approx(float(art_l2.median()), rel=0.05)
+    assert abs(accuracy(tiny_classifier, ours, labels) - accuracy(tiny_classifier, art, labels)) <= 100 / 16 + 1e-6

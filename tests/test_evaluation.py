@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from diffdefense.evaluation import NO_DEFENCE, accuracy_rows, detection, table1, table2
+from diffdefense.pipeline import AttackSet
+
+
+def test_detection_on_a_hand_made_case():
+    clean = torch.tensor([0.1, 0.2, 0.3, 0.4])
+    attacked = torch.tensor([0.25, 0.5, 0.6, 0.7])
+    # 16 (attacked, clean) pairs; the attacked score wins in 14, loses to 0.3 and 0.4 once each -> 14/16
+    result = detection(clean, attacked, max_fpr=0.05)
+    assert result["auc"] == pytest.approx(14 / 16)
+    assert result["tpr_at_fpr"] == pytest.approx(0.75)  # at FPR 0 the three scores above 0.4 are caught
+    perfect = detection(clean, attacked + 1)
+    assert perfect["auc"] == 1.0 and perfect["tpr_at_fpr"] == 1.0
+
+
+class Threshold(torch.nn.Module):
+    """Predicts class 1 when the mean pixel exceeds 0.5, else class 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        score = x.flatten(1).mean(1) - 0.5
+        return torch.stack([-score, score], 1)
+
+
+def test_tables_from_rows():
+    ones, zeros = torch.ones(4, 1, 2, 2), torch.zeros(4, 1, 2, 2)
+    labels = torch.tensor([1, 1, 1, 0])
+    sets = {"clean": (ones, labels, None),
+            "fgsm-white": (zeros, labels, AttackSet("fgsm", "A", "A")),
+            "fgsm-black": (ones, labels, AttackSet("fgsm", "B", "A")),
+            "fgsm-advtrained": (ones, labels, AttackSet("fgsm", "A_adv", "A_adv"))}
+    defended = {"diffdefense": {"clean": ones, "fgsm-white": ones, "fgsm-black": zeros}}
+    rows = accuracy_rows({"A": Threshold(), "A_adv": Threshold()}, sets, defended)
+    metrics, flat = table1(rows, "MNIST")
+    assert metrics["clean"] == {NO_DEFENCE: 75.0, "diffdefense": 75.0}
+    assert metrics["fgsm"]["white"] == {NO_DEFENCE: 25.0, "diffdefense": 75.0}
+    assert metrics["fgsm"]["black"] == {NO_DEFENCE: 75.0, "diffdefense": 25.0}
+    assert {r["paper"] for r in flat if r["set"] == "fgsm-white"} == {23.72, 89.95}
+    assert all(r["evaluated_on"] == "A" for r in flat)
+    table = table2(rows)
+    assert table["fgsm"] == {"without_defence": 25.0, "with_defence": 75.0, "adversarial_training": 75.0,
+                             "paper": {"without_defence": 23.72, "with_defence": 89.95, "adversarial_training": 98.02}}
