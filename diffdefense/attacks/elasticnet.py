@@ -16,7 +16,7 @@ def build(model, confidence: float = 0.0, learning_rate: float = 0.01, binary_se
     check_positive("attack.elasticnet.confidence", confidence, allow_zero=True)
     check_positive("attack.elasticnet.learning_rate", learning_rate)
     check_int_range("attack.elasticnet.binary_search_steps", binary_search_steps, 1)
-    check_int_range("attack.elasticnet.max_iter", max_iter, 1)
+    check_int_range("attack.elasticnet.max_iter", max_iter, 10)  # EADEN divides by max_iter // 10
     check_positive("attack.elasticnet.beta", beta, allow_zero=True)
     check_positive("attack.elasticnet.initial_const", initial_const)
     attack = torchattacks.EADEN(model, kappa=confidence, lr=learning_rate, binary_search_steps=binary_search_steps,
