@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The local dataset mirror: $DIFFDEFENSE_DATA_MIRROR, else ../shared/datasets beside the repo."""
-    path = Path(os.environ.get(MIRROR_ENV, REPO.parent / "shared" / "datasets"))
+    path = Path(os.environ.get(MIRROR_ENV, REPO.parent / "shared" / "datasets")).resolve()
     if not (path / "MNIST" / "raw").is_dir():
         pytest.fail(f"no dataset mirror at {path}; set {MIRROR_ENV} (see README)")
     return path
