@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from .errors import UsageError
 
@@ -58,10 +58,8 @@ def load_tensors(path: str | Path, made_by: str = "an upstream") -> tuple[dict[s
     if not path.exists():
         raise UsageError(f"missing input {path}; it is made by the '{made_by}' stage (run `dvc repro {made_by}`)")
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
             raw_meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise UsageError(f"{path} is not a readable safetensors file ({exc}); rerun `dvc repro {made_by}`") from exc
