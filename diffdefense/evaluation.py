@@ -52,7 +52,7 @@ def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict)
                 {"attack": "clean", "box": "clean", "crafted_on": "-", "evaluated_on": "A"})
         conditions = {NO_DEFENCE: images} | {d: by_set[name] for d, by_set in defended.items() if name in by_set}
         for defence, purified in conditions.items():
-            rows.append({"set": name} | info | {"defence": defence, "accuracy": round(
+            rows.append({"set": name} | info | {"defence": defence, "images": len(labels), "accuracy": round(
                 accuracy(classifiers[info["evaluated_on"]], purified, labels), 2)})
     return rows
 
@@ -78,12 +78,14 @@ def table2(rows: list[dict], defence: str = "diffdefense") -> dict:
     """Table 2: per attack, accuracy of A without and with `defence` (white-box on A), and of the
     adversarially trained A_adv under the same attack crafted on it."""
     by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): r["accuracy"] for r in rows}
+    images = {(r["attack"], r["evaluated_on"]): r["images"] for r in rows if r["box"] == "white"}
     table = {}
     for attack in dict.fromkeys(r["attack"] for r in rows if r["box"] == "white" and r["evaluated_on"] == "A"):
         paper = PAPER_TABLE2.get(attack, (None, None, None))
         table[attack] = {"without_defence": by_key.get((attack, "white", "A", NO_DEFENCE)),
                          "with_defence": by_key.get((attack, "white", "A", defence)),
                          "adversarial_training": by_key.get((attack, "white", "A_adv", NO_DEFENCE)),
+                         "images": images.get((attack, "A")), "images_adversarial_training": images.get((attack, "A_adv")),
                          "paper": dict(zip(("without_defence", "with_defence", "adversarial_training"), paper))}
     return table
 

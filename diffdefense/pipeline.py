@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .attacks import ATTACKS
-from .errors import UsageError, check_one_of
+from .errors import UsageError, check_int_range, check_one_of
 from .models import CLASSIFIERS
 
 SETS_DIR = Path("data/sets")
@@ -20,6 +20,7 @@ class AttackSet:
     attack: str
     crafted_on: str  # classifier the attack is computed against
     evaluated_on: str  # classifier whose accuracy on the result is reported
+    images: int = 0  # attack only the first `images` test images (0 = all): keeps slow attacks in budget
 
     @property
     def box(self) -> str:
@@ -30,10 +31,12 @@ class AttackSet:
 def attack_sets(attack_params: dict) -> dict[str, AttackSet]:
     """Set name -> AttackSet from params `attack.sets`, validated."""
     sets = attack_params.get("sets") or {}
-    fields = {"attack", "crafted_on", "evaluated_on"}
+    required, optional = {"attack", "crafted_on", "evaluated_on"}, {"images"}
     for name, entry in sets.items():
-        if not isinstance(entry, dict) or set(entry) != fields:
-            raise UsageError(f"attack.sets.{name} must have exactly the keys {sorted(fields)}, got {entry!r}")
+        if not isinstance(entry, dict) or not required <= set(entry) <= required | optional:
+            raise UsageError(f"attack.sets.{name} must have the keys {sorted(required)} and optionally "
+                             f"{sorted(optional)}, got {entry!r}")
+        check_int_range(f"attack.sets.{name}.images", entry.get("images", 0), 0)
         check_one_of(f"attack.sets.{name}.attack", entry["attack"], ATTACKS)
         check_one_of(f"attack.sets.{name}.crafted_on", entry["crafted_on"], CLASSIFIERS)
         check_one_of(f"attack.sets.{name}.evaluated_on", entry["evaluated_on"], CLASSIFIERS)

@@ -34,7 +34,9 @@ def main():
     model = load_classifier(source, MODELS_DIR / f"classifier_{source}.safetensors", device)
     attack = build_attack(spec.attack, model, section(params, "attack", "settings", spec.attack))
     clean, meta = load_tensors(SETS_DIR / "clean.safetensors", "testset")
-    images, labels = clean["images"], clean["labels"]
+    check_int_range(f"attack.sets.{set_name}.images", spec.images, 0, len(clean["images"]))
+    count = spec.images or len(clean["images"])
+    images, labels = clean["images"][:count], clean["labels"][:count]
 
     torch.manual_seed(cfg["seed"])
     start, adversarial = time.perf_counter(), []

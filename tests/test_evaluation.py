@@ -45,4 +45,5 @@ def test_tables_from_rows():
     assert all(r["evaluated_on"] == "A" for r in flat)
     table = table2(rows)
     assert table["fgsm"] == {"without_defence": 25.0, "with_defence": 75.0, "adversarial_training": 75.0,
+                             "images": 4, "images_adversarial_training": 4,
                              "paper": {"without_defence": 23.72, "with_defence": 89.95, "adversarial_training": 98.02}}

@@ -67,6 +67,7 @@ def test_table2_and_detection(tiny_run):
         assert 0 <= row["without_defence"] <= 100 and 0 <= row["with_defence"] <= 100
     assert 0 <= table2["fgsm"]["adversarial_training"] <= 100  # the tiny profile attacks A_adv with FGSM, Square
     assert table2["pgd"]["adversarial_training"] is None
+    assert table2["elasticnet"]["images"] == 8 and table2["fgsm"]["images"] == 16  # the profile caps elasticnet
     detection = json.loads((work / "metrics" / "detection.json").read_text())["diffdefense"]
     assert set(detection) == {"fgsm-white", "fgsm-black", "pgd-white", "pgd-black", "deepfool-white",
                               "deepfool-black", "eotpgd-white", "square-white", "autoattack-white", "elasticnet-white"}

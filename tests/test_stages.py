@@ -66,6 +66,10 @@ def test_unknown_dataset(tmp_path):
      "attack.sets.fgsm-white.attack='cw' is not allowed; choose one of"),
     (("--set", "fgsm-white"), {"attack__sets__fgsm-white__crafted_on": "C"},
      "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv']"),
+    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__images": -5},
+     "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
+    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__images": 5},
+     "attack.sets.fgsm-white.images=5 is out of range; expected an integer in [0, 4]"),
     (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": -0.3},
      "attack.fgsm.eps=-0.3 is out of range; expected a number >= 0"),
 ])
