@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
-NO_DEFENCE = "no_defence"
+from . import paper
 
-# Table 1 of the paper (accuracy in %): set -> (without defence, with DiffDefense).
-PAPER_TABLE1 = {
-    "MNIST": {"clean": (99.14, 99.06),
-              "deepfool-white": (0.95, 98.16), "deepfool-black": (97.17, 98.86),
-              "pgd-white": (5.81, 95.94), "pgd-black": (51.28, 97.18),
-              "fgsm-white": (23.72, 89.95), "fgsm-black": (15.81, 91.28)},
-    "KMNIST": {"clean": (None, 95.18),
-               "deepfool-white": (2.93, 93.92), "deepfool-black": (92.16, 93.92),
-               "pgd-white": (26.83, 84.85), "pgd-black": (58.43, 91.49),
-               "fgsm-white": (37.0, 79.5), "fgsm-black": (49.96, 88.53)},
-}
-# Table 2 (MNIST): attack -> (without defence, with DiffDefense, adversarial training).
-PAPER_TABLE2 = {"fgsm": (23.72, 89.95, 98.02), "pgd": (5.81, 95.94, 79.59), "deepfool": (0.95, 98.16, 5.81),
-                "eotpgd": (24.57, 96.46, 89.22), "square": (43.31, 97.31, 93.09),
-                "autoattack": (1.26, 88.09, 45.86), "elasticnet": (0.75, 95.75, 0.62)}
+NO_DEFENCE = "no_defence"
 
 
 @torch.no_grad()
@@ -38,6 +26,15 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000,
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kwargs) -> float:
     """Top-1 accuracy in percent."""
     return 100.0 * (predict(model, images, **kwargs) == labels.cpu()).float().mean().item()
+
+
+def timed_accuracy(defence, classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Purify `images` with `defence`, then classify: accuracy (%), wall seconds per image, mean reconstruction MSE."""
+    start = time.perf_counter()
+    purified = defence(images)
+    seconds = (time.perf_counter() - start) / len(images)
+    return {"accuracy": round(accuracy(classifier, purified.images, labels), 2),
+            "seconds_per_image": round(seconds, 4), "recon_error": round(purified.recon_error.mean().item(), 5)}
 
 
 def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict) -> list[dict]:
@@ -60,7 +57,7 @@ def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict)
 def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
     """Table 1: accuracy of A on the clean, white- and black-box sets, without and with each defence.
     Returns nested metrics (attack -> box -> defence) and flat rows with the paper's numbers beside."""
-    paper = PAPER_TABLE1.get(dataset, {})
+    references = paper.TABLE1.get(dataset, {})
     metrics, flat = {}, []
     for row in rows:
         if row["evaluated_on"] != "A":
@@ -68,7 +65,7 @@ def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
         node = metrics.setdefault(row["attack"], {})
         node = node if row["box"] == "clean" else node.setdefault(row["box"], {})
         node[row["defence"]] = row["accuracy"]
-        reference = paper.get(f"{row['attack']}-{row['box']}" if row["box"] != "clean" else "clean", (None, None))
+        reference = references.get(f"{row['attack']}-{row['box']}" if row["box"] != "clean" else "clean", (None, None))
         flat.append(row | {"condition": f"{row['set']} / {row['defence']}",
                            "paper": {NO_DEFENCE: reference[0], "diffdefense": reference[1]}.get(row["defence"])})
     return metrics, flat
@@ -81,12 +78,12 @@ def table2(rows: list[dict], defence: str = "diffdefense") -> dict:
     images = {(r["attack"], r["evaluated_on"]): r["images"] for r in rows if r["box"] == "white"}
     table = {}
     for attack in dict.fromkeys(r["attack"] for r in rows if r["box"] == "white" and r["evaluated_on"] == "A"):
-        paper = PAPER_TABLE2.get(attack, (None, None, None))
+        reference = paper.TABLE2.get(attack, (None, None, None))
         table[attack] = {"without_defence": by_key.get((attack, "white", "A", NO_DEFENCE)),
                          "with_defence": by_key.get((attack, "white", "A", defence)),
                          "adversarial_training": by_key.get((attack, "white", "A_adv", NO_DEFENCE)),
                          "images": images.get((attack, "A")), "images_adversarial_training": images.get((attack, "A_adv")),
-                         "paper": dict(zip(("without_defence", "with_defence", "adversarial_training"), paper))}
+                         "paper": dict(zip(("without_defence", "with_defence", "adversarial_training"), reference))}
     return table
 
 

@@ -89,10 +89,27 @@ def test_changing_L_reruns_only_what_depends_on_it(tiny_run):
     work, env = tiny_run
     params = work / "params.yaml"
     original = params.read_text()
-    params.write_text(original.replace("L: 2,", "L: 3,"))
+    params.write_text(original.replace("diffdefense: {variant: code, L: 2,", "diffdefense: {variant: code, L: 3,"))
     try:
         changed = set(json.loads(dvc(work, "status", "--json", env=env).stdout))
     finally:
         params.write_text(original)
-    # only the defence is invalidated; evaluate and detect follow because its output changes
-    assert changed == {"defend@diffdefense"}
+    # only the stages that run DiffDefense are invalidated; those reading their outputs follow once they change
+    assert changed == {"defend@diffdefense", "table3", "ablation", "report"}  # the report lists the params
+
+
+def test_table3_ablation_grids_and_report(tiny_run):
+    work, _ = tiny_run
+    table3 = json.loads((work / "metrics" / "table3.json").read_text())
+    assert table3["set"] == "fgsm-white" and table3["images"] == 8
+    assert [(r["defence"], r["L"], r["R"]) for r in table3["rows"]] == [("defencegan", 3, 2), ("diffdefense", 2, 1)]
+    assert all(0 <= r["accuracy"] <= 100 and r["seconds_per_image"] > 0 for r in table3["rows"])
+    t_star = (work / "plots" / "ablation_t_star.csv").read_text().splitlines()
+    assert t_star[0].startswith("t_star,set,accuracy,seconds_per_image") and len(t_star) == 1 + 2 * 2
+    grids = sorted(p.name for p in (work / "plots" / "grids").iterdir())
+    assert "clean.png" in grids and "fgsm-white.png" in grids
+    report = (work / "reports" / "REPORT.md").read_text()
+    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Fig. 2", "## Fig. 3", "## Fig. 4"):
+        assert heading in report
+    assert "| FGSM | white-box |" in report and "| Defense-GAN | 3 | 2 |" in report
+    assert "](../plots/roc.png)" in report and "](../plots/grids/fgsm-white.png)" in report

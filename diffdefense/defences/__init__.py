@@ -12,7 +12,9 @@ import torch
 
 from ..errors import check_one_of
 from ..models import load_ddpm
+from ..models.gan import load_generator
 from .base import Defence, Purified
+from .defencegan import DefenceGAN
 from .diffdefense import DiffDefense
 
 
@@ -29,7 +31,13 @@ def build_diffdefense(settings: dict, ctx: DefenceContext) -> DiffDefense:
     return DiffDefense(unet, schedule, batch_size=ctx.batch_size, progress=ctx.progress, **settings)
 
 
-DEFENCES: dict[str, Callable[[dict, DefenceContext], Defence]] = {"diffdefense": build_diffdefense}
+def build_defencegan(settings: dict, ctx: DefenceContext) -> DefenceGAN:
+    generator = load_generator(ctx.models_dir / "gan.safetensors", ctx.device)
+    return DefenceGAN(generator, batch_size=ctx.batch_size, progress=ctx.progress, **settings)
+
+
+DEFENCES: dict[str, Callable[[dict, DefenceContext], Defence]] = {"diffdefense": build_diffdefense,
+                                                                  "defencegan": build_defencegan}
 
 
 def build_defence(name: str, settings: dict, ctx: DefenceContext) -> Defence:
@@ -37,4 +45,4 @@ def build_defence(name: str, settings: dict, ctx: DefenceContext) -> Defence:
     return DEFENCES[name](settings, ctx)
 
 
-__all__ = ["DEFENCES", "Defence", "DefenceContext", "DiffDefense", "Purified", "build_defence"]
+__all__ = ["DEFENCES", "Defence", "DefenceContext", "DefenceGAN", "DiffDefense", "Purified", "build_defence"]

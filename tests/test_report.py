@@ -1,0 +1,87 @@
+"""The report's tables, the ablation sweep and the figures, on hand-made inputs."""
+
+import torch
+
+from diffdefense import report
+from diffdefense.ablation import sweep
+from diffdefense.defences import Purified
+from diffdefense.figures import image_grid
+
+TABLE1 = {"dataset": "MNIST", "test_images": 4,
+          "accuracy": {"clean": {"no_defence": 100.0, "diffdefense": 75.0},
+                       "fgsm": {"white": {"no_defence": 25.0, "diffdefense": 50.0}}}}
+
+
+def test_table1_puts_the_papers_numbers_beside_ours():
+    lines = report.table1_markdown(TABLE1).splitlines()
+    assert lines[0] == "| Attack | Setting | No defence (paper) | DiffDefense (paper) |"
+    assert lines[2] == "| Clean | – | 100.0 (99.14) | 75.0 (99.06) |"
+    assert lines[3] == "| FGSM | white-box | 25.0 (23.72) | 50.0 (89.95) |"
+
+
+def test_table2_shows_image_counts_where_attacks_were_capped():
+    row = {"without_defence": 1.0, "with_defence": 90.0, "adversarial_training": None, "images": 100,
+           "images_adversarial_training": 50,
+           "paper": {"without_defence": 1.26, "with_defence": 88.09, "adversarial_training": 45.86}}
+    assert report.table2_markdown({"autoattack": row}).splitlines()[2] == \
+        "| AutoAttack | 1.0 (1.26) | 90.0 (88.09) | – (45.86) | 100 / 50 |"
+
+
+def test_table3_times_relative_to_the_slowest_diffdefense_row():
+    rows = [{"defence": "defencegan", "L": 200, "R": 10, "accuracy": 90.0, "seconds_per_image": 2.0,
+             "paper_accuracy": 91.55, "paper_seconds_per_image": 0.675},
+            {"defence": "diffdefense", "L": 5, "R": 5, "accuracy": 80.0, "seconds_per_image": 0.5,
+             "paper_accuracy": 89.95, "paper_seconds_per_image": 0.28}]
+    lines = report.table3_markdown({"rows": rows}).splitlines()
+    assert lines[2] == "| Defense-GAN | 200 | 10 | 90.0 (91.55) | 2.000 (0.675) | 4.00× (2.41×) |"
+    assert lines[3] == "| DiffDefense | 5 | 5 | 80.0 (89.95) | 0.500 (0.280) | 1.00× (1.00×) |"
+
+
+def test_detection_names_the_papers_claim():
+    text = report.detection_markdown({"diffdefense": {"pgd-white": {"auc": 0.9876, "tpr_at_5pct_fpr": 0.5},
+                                                      "deepfool-white": {"auc": 0.8, "tpr_at_5pct_fpr": 0.1}}})
+    assert "| DiffDefense | pgd-white | 0.988 | 0.50 | AUC ≥ 0.99 |" in text
+    assert "| DiffDefense | deepfool-white | 0.800 | 0.10 | lower (varies with T*) |" in text
+
+
+class Blur:
+    """A stand-in defence whose output depends on its `t_star` setting."""
+
+    def __init__(self, settings):
+        self.t_star = settings["t_star"]
+
+    def __call__(self, images):
+        out = images if self.t_star == 1 else torch.zeros_like(images)
+        return Purified(out, (out - images).pow(2).flatten(1).mean(1))
+
+
+class Bright(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        score = x.flatten(1).mean(1) - 0.25
+        return torch.stack([-score, score], 1)
+
+
+def test_sweep_varies_one_setting_and_measures_the_shared_point_once():
+    built = []
+
+    def build(settings):
+        built.append(settings)
+        return Blur(settings)
+
+    sets = {"clean": (torch.ones(3, 1, 2, 2), torch.ones(3, dtype=torch.long))}
+    rows = sweep(build, Bright(), sets, {"t_star": 1, "L": 4}, {"t_star": [1, 5], "L": [4, 8]})
+    assert [(r["varied"], r["value"], r["accuracy"]) for r in rows] == \
+        [("t_star", 1, 100.0), ("t_star", 5, 0.0), ("L", 4, 100.0), ("L", 8, 100.0)]
+    assert len(built) == 3  # the base point (t_star 1, L 4) is shared by both sweeps
+    assert all(r["seconds_per_image"] >= 0 for r in rows)
+
+
+def test_image_grid_writes_a_png(tmp_path):
+    path = tmp_path / "grid.png"
+    image_grid({"clean": torch.rand(3, 1, 28, 28), "attacked": torch.rand(2, 1, 28, 28)}, path, "title",
+               {"clean": [1, 2, 3], "attacked": [1, 0]}, [1, 2, 3])
+    assert path.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob(".*"))
