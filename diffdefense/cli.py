@@ -11,6 +11,7 @@ from .errors import UsageError
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
+    """The pipeline's params file as a dict."""
     with open(path) as f:
         return yaml.safe_load(f)
 

@@ -10,6 +10,7 @@ from .errors import check_one_of
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
+    """"auto" (CUDA when available, else CPU), "cpu" or "cuda"; the DIFFDEFENSE_DEVICE variable overrides."""
     requested = os.environ.get("DIFFDEFENSE_DEVICE", requested)
     check_one_of("device (param or DIFFDEFENSE_DEVICE)", requested, ["auto", "cpu", "cuda"])
     if requested == "auto":

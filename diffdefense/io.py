@@ -46,6 +46,7 @@ def atomic_dir(path: str | Path):
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    """Write tensors (and JSON-serialisable metadata) to a safetensors file atomically."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
     with atomic_path(path) as tmp:
@@ -67,6 +68,7 @@ def load_tensors(path: str | Path, made_by: str = "an upstream") -> tuple[dict[s
 
 
 def write_json(path: str | Path, obj) -> None:
+    """Write `obj` as indented JSON atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2) + "\n")
 

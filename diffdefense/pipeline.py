@@ -17,6 +17,8 @@ DEFENDED_CLASSIFIER = "A"  # the classifier the defences protect
 
 @dataclass(frozen=True)
 class AttackSet:
+    """One evaluation set: which attack, the classifier it is crafted on, the one it is fed to."""
+
     attack: str
     crafted_on: str  # classifier the attack is computed against
     evaluated_on: str  # classifier whose accuracy on the result is reported
@@ -50,4 +52,5 @@ def defended_sets(attack_params: dict) -> list[str]:
 
 
 def made_by(set_name: str) -> str:
+    """The stage that writes evaluation set `set_name` (for missing-input errors)."""
     return "testset" if set_name == "clean" else f"attack@{set_name}"

@@ -6,4 +6,5 @@ from tqdm.auto import tqdm
 
 
 def progress(iterable=None, **kwargs):
+    """tqdm with a refresh interval suited to the output (terminal or log file)."""
     return tqdm(iterable, mininterval=0.2 if sys.stderr.isatty() else 30.0, **kwargs)

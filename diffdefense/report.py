@@ -16,6 +16,7 @@ def cell(ours, reference=None) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -39,6 +40,7 @@ def table1_markdown(table1: dict) -> str:
 
 
 def table2_markdown(table2: dict) -> str:
+    """Per attack: accuracy without defence, with DiffDefense, of the adversarially trained A (paper in brackets)."""
     header = ["Attack", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)", "Images"]
     rows = []
     for attack, row in table2.items():
@@ -75,6 +77,7 @@ def table3_markdown(table3: dict) -> str:
 
 
 def detection_markdown(detection: dict) -> str:
+    """AUC and TPR at 5 % FPR per defence and attacked set, with the paper's claim."""
     header = ["Defence", "Attacked set", "AUC", "TPR at 5% FPR", "Paper"]
     rows = []
     for defence, by_set in detection.items():
@@ -93,3 +96,14 @@ def ablation_markdown(ablation: dict) -> str:
         parts.append(markdown_table([f"{varied} →"] + values,
                                     [[name] + [f"{acc[v]:.1f}" for v in values] for name, acc in by_set.items()]))
     return "\n\n".join(parts)
+
+
+def adaptive_markdown(adaptive: dict) -> str:
+    """Per defence: accuracy on clean images, on each non-adaptive set, under BPDA+EOT PGD, and robust
+    accuracy (worst case per point) over the non-adaptive sets and over all attacks."""
+    by_defence = adaptive["defences"]
+    columns = list(next(iter(by_defence.values())))
+    names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "robust_non_adaptive": "robust, non-adaptive",
+             "robust_all": "robust, all attacks"}
+    return markdown_table(["Defence"] + [names.get(c, c) for c in columns],
+                          [[DEFENCE_NAMES.get(d, d)] + [f"{row[c]:.0f}" for c in columns] for d, row in by_defence.items()])

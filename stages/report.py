@@ -23,13 +23,13 @@ def read(name: str) -> dict:
 def main():
     params = load_params()
     table1, table2, table3 = read("table1.json"), read("table2.json"), read("table3.json")
-    detection, ablation = read("detection.json"), read("ablation.json")
+    detection, ablation, adaptive = read("detection.json"), read("ablation.json"), read("adaptive.json")
     classifiers = {name: read(f"train_classifier_{name}.json") for name in section(params, "train_classifier")}
     ddpm, gan = read("train_ddpm.json"), read("train_gan.json")
     dataset, images = table1["dataset"], table1["test_images"]
     seconds = table1["defence_seconds_per_image"]
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
-                                         "ablation") if key in params}
+                                         "ablation", "adaptive") if key in params}
 
     sections = [
         f"# DiffDefense reproduction report ({dataset})",
@@ -55,6 +55,12 @@ def main():
         f"## Fig. 3: ablation of T*, L and R ({ablation['images_per_set']} images per set)",
         f"![ablation]({PLOTS / 'ablation.png'})",
         report.ablation_markdown(ablation),
+        f"## Adaptive attacks: accuracy of A behind each defence (%, {adaptive['images']} images)",
+        "The paper's attacks are crafted on the bare classifier (grey-box). Here the attack also goes through "
+        "the defence: BPDA (the purification's gradient taken as the identity) with EOT over the defence's "
+        f"randomness, settings {adaptive['attack']}; the defence's randomness is re-drawn for scoring. Robust "
+        "accuracy counts a point only if every attack leaves it correct (RobustBench).",
+        report.adaptive_markdown(adaptive),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",

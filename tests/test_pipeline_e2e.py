@@ -95,7 +95,7 @@ def test_changing_L_reruns_only_what_depends_on_it(tiny_run):
     finally:
         params.write_text(original)
     # only the stages that run DiffDefense are invalidated; those reading their outputs follow once they change
-    assert changed == {"defend@diffdefense", "table3", "ablation", "report"}  # the report lists the params
+    assert changed == {"defend@diffdefense", "table3", "ablation", "adaptive", "report"}  # the report lists the params
 
 
 def test_table3_ablation_grids_and_report(tiny_run):
@@ -109,7 +109,27 @@ def test_table3_ablation_grids_and_report(tiny_run):
     grids = sorted(p.name for p in (work / "plots" / "grids").iterdir())
     assert "clean.png" in grids and "fgsm-white.png" in grids
     report = (work / "reports" / "REPORT.md").read_text()
-    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Fig. 2", "## Fig. 3", "## Fig. 4"):
+    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Fig. 2", "## Fig. 3", "## Fig. 4", "## Adaptive"):
         assert heading in report
     assert "| FGSM | white-box |" in report and "| Defense-GAN | 3 | 2 |" in report
     assert "](../plots/roc.png)" in report and "](../plots/grids/fgsm-white.png)" in report
+
+
+def test_readme_python_example_runs_on_the_pipeline_outputs(tiny_run):
+    work, env = tiny_run
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Use it from Python"):]
+    example = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 3)]
+    result = subprocess.run([sys.executable, "-c", example], cwd=work, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DiffDefense + A: FGSM" in result.stdout and "BPDA-PGD" in result.stdout
+
+
+def test_adaptive_stage_reports_every_defence(tiny_run):
+    work, _ = tiny_run
+    adaptive = json.loads((work / "metrics" / "adaptive.json").read_text())
+    assert adaptive["images"] == 4 and list(adaptive["defences"]) == ["none", "binarize", "diffpure", "diffdefense"]
+    for row in adaptive["defences"].values():
+        assert set(row) == {"clean", "fgsm-white", "pgd-white", "bpda_eot_pgd", "robust_non_adaptive", "robust_all"}
+        assert row["robust_all"] <= min(row["bpda_eot_pgd"], row["robust_non_adaptive"])

@@ -6,6 +6,7 @@ from diffdefense import report
 from diffdefense.ablation import sweep
 from diffdefense.defences import Purified
 from diffdefense.figures import image_grid
+from test_evaluation import Threshold
 
 TABLE1 = {"dataset": "MNIST", "test_images": 4,
           "accuracy": {"clean": {"no_defence": 100.0, "diffdefense": 75.0},
@@ -44,6 +45,14 @@ def test_detection_names_the_papers_claim():
     assert "| DiffDefense | deepfool-white | 0.800 | 0.10 | lower (varies with T*) |" in text
 
 
+def test_adaptive_table_has_one_row_per_defence():
+    adaptive = {"defences": {"none": {"clean": 100.0, "bpda_eot_pgd": 0.0, "robust_all": 0.0},
+                             "diffdefense": {"clean": 95.0, "bpda_eot_pgd": 40.0, "robust_all": 35.0}}}
+    lines = report.adaptive_markdown(adaptive).splitlines()
+    assert lines[0] == "| Defence | clean | BPDA+EOT PGD (adaptive) | robust, all attacks |"
+    assert lines[3] == "| DiffDefense | 95 | 40 | 35 |"
+
+
 class Blur:
     """A stand-in defence whose output depends on its `t_star` setting."""
 
@@ -55,16 +64,6 @@ class Blur:
         return Purified(out, (out - images).pow(2).flatten(1).mean(1))
 
 
-class Bright(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        score = x.flatten(1).mean(1) - 0.25
-        return torch.stack([-score, score], 1)
-
-
 def test_sweep_varies_one_setting_and_measures_the_shared_point_once():
     built = []
 
@@ -73,7 +72,7 @@ def test_sweep_varies_one_setting_and_measures_the_shared_point_once():
         return Blur(settings)
 
     sets = {"clean": (torch.ones(3, 1, 2, 2), torch.ones(3, dtype=torch.long))}
-    rows = sweep(build, Bright(), sets, {"t_star": 1, "L": 4}, {"t_star": [1, 5], "L": [4, 8]})
+    rows = sweep(build, Threshold(), sets, {"t_star": 1, "L": 4}, {"t_star": [1, 5], "L": [4, 8]})
     assert [(r["varied"], r["value"], r["accuracy"]) for r in rows] == \
         [("t_star", 1, 100.0), ("t_star", 5, 0.0), ("L", 4, 100.0), ("L", 8, 100.0)]
     assert len(built) == 3  # the base point (t_star 1, L 4) is shared by both sweeps

@@ -20,11 +20,13 @@ CLASSIFIERS = {"A": ClassifierA, "B": ClassifierB, "A_adv": ClassifierA}
 
 
 def build_classifier(name: str) -> nn.Module:
+    """An untrained classifier of role `name` (A, B or A_adv)."""
     check_one_of("classifier", name, CLASSIFIERS)
     return CLASSIFIERS[name]()
 
 
 def save_weights(model: nn.Module, path: str | Path, metadata: dict | None = None) -> None:
+    """Save `model`'s state dict as safetensors (atomically), with JSON metadata."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
@@ -42,6 +44,7 @@ def load_weights(model: nn.Module, path: str | Path, made_by: str) -> nn.Module:
 
 
 def load_classifier(name: str, path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+    """A trained classifier of role `name` from `path`, in eval mode on `device`."""
     return load_weights(build_classifier(name), path, made_by=f"train_classifier@{name}").to(device)
 
 
