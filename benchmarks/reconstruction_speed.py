@@ -112,9 +112,10 @@ def main():
     parser.add_argument("--L", type=int, default=4)
     parser.add_argument("--R", type=int, default=5)
     parser.add_argument("--t-star", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=32, help="engine: images per batch")
+    parser.add_argument("--batch-size", type=int, default=40, help="engine: images per batch (defend.batch_size)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--profile", action="store_true", help="also print where the engine's time goes, by op")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -143,6 +144,14 @@ def main():
     print(f"FLOP bound: U-Net {macs / 1e6:.2f} M MAC/forward x L x T* x R = {per_image_flops / 1e9:.2f} GFLOP/image; "
           f"large matmul here {peak / 1e9:.1f} GFLOP/s -> at best {per_image_flops / peak:.4f} s/image; "
           f"engine reaches {per_image_flops / (ours_s / n) / 1e9:.1f} GFLOP/s ({per_image_flops / (ours_s / n) / peak:.0%} of matmul peak)")
+    if args.profile:
+        engine = DiffDefense(unet, LinearSchedule(100, 1e-5, 0.02), batch_size=args.batch_size, L=args.L, R=args.R,
+                             t_star=args.t_star)
+        chunk = images[:args.batch_size].to(device)
+        with torch.profiler.profile() as prof:
+            engine(chunk)
+        print(f"where the engine's time goes (one batch of {len(chunk)} images, self time by op):")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
 
 
 if __name__ == "__main__":

@@ -58,4 +58,6 @@ def test_deepfool_matches_art(tiny_classifier, held_out):
     ours_l2 = (ours - images)[correct].flatten(1).norm(dim=1)
     art_l2 = (art - images)[correct].flatten(1).norm(dim=1)
     assert float(ours_l2.median()) == pytest.approx(float(art_l2.median()), rel=0.05)
-    assert abs(accuracy(tiny_classifier, ours, labels) - accuracy(tiny_classifier, art, labels)) <= 100 / 16 + 1e-6
+    # ART stops 1e-6 past the decision boundary, where float rounding decides the class: ours (same step, true
+    # labels) must fool at least as many images, give or take one
+    assert accuracy(tiny_classifier, ours, labels) <= accuracy(tiny_classifier, art, labels) + 100 / 16 + 1e-6
