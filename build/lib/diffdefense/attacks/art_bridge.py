@@ -1,0 +1,19 @@
+"""Run an adversarial-robustness-toolbox evasion attack on a PyTorch classifier, tensors in and out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from art.estimators.classification import PyTorchClassifier
+
+
+def art_classifier(model: torch.nn.Module, input_shape=(1, 28, 28), nb_classes: int = 10) -> PyTorchClassifier:
+    device = next(model.parameters()).device
+    return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=input_shape,
+                             nb_classes=nb_classes, clip_values=(0.0, 1.0),
+                             device_type="gpu" if device.type == "cuda" else "cpu")
+
+
+def run_art(attack, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    adv = attack.generate(x=images.detach().cpu().numpy().astype(np.float32), y=labels.cpu().numpy())
+    return torch.from_numpy(adv).to(images.device).clamp(0, 1)

@@ -1,0 +1,20 @@
+"""PGD (Madry et al., 2018), L-inf with random restarts, via torchattacks.
+
+Restarts keep, per image, the first restart that fools the model (as ART's num_random_init does);
+torchattacks' MultiAttack runs each restart only on images still classified correctly.
+"""
+
+import torchattacks
+
+from ..errors import check_int_range, check_positive
+from . import register
+
+
+@register("pgd")
+def build(model, eps: float = 0.3, step: float = 0.01, steps: int = 20, restarts: int = 5):
+    check_positive("attack.pgd.eps", eps, allow_zero=True)
+    check_positive("attack.pgd.step", step)
+    check_int_range("attack.pgd.steps", steps, 1)
+    check_int_range("attack.pgd.restarts", restarts, 1)
+    runs = [torchattacks.PGD(model, eps=eps, alpha=step, steps=steps, random_start=True) for _ in range(restarts)]
+    return runs[0] if restarts == 1 else torchattacks.MultiAttack(runs)

@@ -1,0 +1,21 @@
+"""Square Attack (Andriushchenko et al., 2020): score-based black-box random search, ART's implementation."""
+
+import numpy as np
+from art.attacks.evasion import SquareAttack
+
+from ..errors import check_int_range, check_positive
+from . import register
+from .art_bridge import art_classifier, run_art
+
+
+@register("square")
+def build(model, eps: float = 0.3, max_iter: int = 100, p_init: float = 0.8, restarts: int = 1,
+          batch_size: int = 128):
+    check_positive("attack.square.eps", eps, allow_zero=True)
+    check_int_range("attack.square.max_iter", max_iter, 1)
+    check_positive("attack.square.p_init", p_init)
+    check_int_range("attack.square.restarts", restarts, 1)
+    check_int_range("attack.square.batch_size", batch_size, 1)
+    attack = SquareAttack(art_classifier(model), norm=np.inf, eps=eps, max_iter=max_iter, p_init=p_init,
+                          nb_restarts=restarts, batch_size=batch_size, verbose=False)
+    return lambda images, labels: run_art(attack, images, labels)

@@ -1,0 +1,112 @@
+"""Plug-and-play: wrap any PyTorch classifier with a defence from the registry, as one nn.Module.
+
+    from diffdefense import defended_classifier, load_pipeline_models
+    classifier, unet, schedule = load_pipeline_models("models")
+    model = defended_classifier(classifier, unet=unet, schedule=schedule)   # DiffDefense, pipeline defaults
+    logits = model(images)                                                  # purify, then classify
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .defences import DefenceGAN, DiffDefense, Purified
+from .diffusion import LinearSchedule
+from .errors import UsageError
+from .models import load_classifier, load_ddpm
+
+# The pipeline's default DiffDefense settings (params.yaml defend.diffdefense).
+DIFFDEFENSE_DEFAULTS = dict(variant="code", L=4, R=5, t_star=15, lr=0.02, lr_restart=25.0, decay=0.1, seed=0)
+
+
+def check_images(images, name: str = "images") -> None:
+    """Reject anything but a float tensor N x C x H x W with finite values in [0, 1], saying what was expected."""
+    if not isinstance(images, torch.Tensor):
+        raise UsageError(f"{name} must be a torch.Tensor of shape N x C x H x W in [0, 1], got {type(images).__name__}")
+    if images.dim() != 4:
+        raise UsageError(f"{name} must have 4 dimensions (N x C x H x W), got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise UsageError(f"{name} must be a floating-point tensor with values in [0, 1], got {images.dtype}")
+    if not torch.isfinite(images).all():
+        raise UsageError(f"{name} contains NaN or infinite values; expected finite values in [0, 1]")
+    low, high = images.min().item(), images.max().item()
+    if low < 0 or high > 1:
+        raise UsageError(f"{name} must have values in [0, 1], got [{low:.3g}, {high:.3g}] "
+                         "(scale 0-255 images by 1/255; do not mean/std-normalise)")
+
+
+class DefendedClassifier(nn.Module):
+    """`classifier(defence(x))` as one module.
+
+    forward() returns the classifier's logits on the purified images. Its gradient with respect to the
+    input is the straight-through (BPDA, identity) approximation of the purification, so gradient-based
+    attacks from the registry run against the defended model. The last call's per-image reconstruction
+    errors are kept in `last_recon_error` (a detection score: larger means more likely attacked)."""
+
+    def __init__(self, classifier: nn.Module, defence):
+        super().__init__()
+        self.classifier = classifier.eval()
+        self.defence = defence
+        self.last_recon_error: torch.Tensor | None = None
+
+    def redraw(self, seed: int) -> None:
+        """Re-seed the defence's randomness (z_T starts, noise), for EOT attacks and fresh evaluation draws."""
+        if hasattr(self.defence, "seed"):
+            self.defence.seed = seed
+
+    def purify(self, images: torch.Tensor) -> Purified:
+        """Purified images (on the input's device) and per-image reconstruction errors."""
+        check_images(images)
+        with torch.enable_grad():  # DiffDefense and Defense-GAN optimise latents even when the caller is in no_grad
+            purified = self.defence(images.detach())
+        return Purified(purified.images.to(images.device), purified.recon_error.to(images.device))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        purified = self.purify(images)
+        self.last_recon_error = purified.recon_error
+        straight_through = images + (purified.images - images).detach()
+        return self.classifier(straight_through)
+
+
+def defended_classifier(classifier: nn.Module, defence: str = "diffdefense", *, unet: nn.Module | None = None,
+                        schedule: LinearSchedule | None = None, generator: nn.Module | None = None,
+                        batch_size: int = 40, device: torch.device | str | None = None,
+                        **settings) -> DefendedClassifier:
+    """Wrap `classifier` with `defence` ("diffdefense", needing `unet` and `schedule`, or "defencegan",
+    needing `generator`). `settings` override the pipeline's defaults (for DiffDefense: variant, L, R,
+    t_star, lr, lr_restart, decay, seed). Models are moved to `device` (default: the classifier's)."""
+    device = torch.device(device) if device is not None else next(classifier.parameters()).device
+    classifier = classifier.to(device)
+    if defence == "diffdefense":
+        if unet is None or schedule is None:
+            raise UsageError("defence 'diffdefense' needs unet= and schedule= (see load_pipeline_models)")
+        built = DiffDefense(unet.to(device), schedule, batch_size=batch_size, **(DIFFDEFENSE_DEFAULTS | settings))
+    elif defence == "defencegan":
+        if generator is None:
+            raise UsageError("defence 'defencegan' needs generator= (see diffdefense.models.gan.load_generator)")
+        built = DefenceGAN(generator.to(device), batch_size=batch_size, **settings)
+    else:
+        raise UsageError(f"defence={defence!r} is not allowed; choose one of ['diffdefense', 'defencegan']")
+    return DefendedClassifier(classifier, built)
+
+
+def load_pipeline_models(models_dir: str | Path = "models", classifier: str = "A",
+                         device: torch.device | str = "cpu") -> tuple[nn.Module, nn.Module, LinearSchedule]:
+    """The pipeline's trained classifier (`A` by default) and DDPM from `models_dir` (safetensors), with a
+    one-line error when a file is missing, truncated or of another architecture."""
+    models_dir = Path(models_dir)
+    model = load_classifier(classifier, models_dir / f"classifier_{classifier}.safetensors", device)
+    unet, schedule = load_ddpm(models_dir / "ddpm.safetensors", device)
+    return model, unet, schedule
+
+
+def detection_threshold(clean_errors: torch.Tensor, false_positive_rate: float = 0.05) -> float:
+    """The reconstruction error above which an input is flagged as attacked, set so that a fraction
+    `false_positive_rate` of the given clean images would be flagged."""
+    if not 0 < false_positive_rate < 1:
+        raise UsageError(f"false_positive_rate={false_positive_rate!r} is out of range; expected a number in (0, 1)")
+    return float(np.quantile(clean_errors.detach().cpu().numpy(), 1 - false_positive_rate))

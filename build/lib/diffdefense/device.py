@@ -1,0 +1,18 @@
+"""Pick the compute device: CUDA when present, unless a param or DIFFDEFENSE_DEVICE forces one."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import check_one_of
+
+
+def resolve_device(requested: str = "auto") -> torch.device:
+    """"auto" (CUDA when available, else CPU), "cpu" or "cuda"; the DIFFDEFENSE_DEVICE variable overrides."""
+    requested = os.environ.get("DIFFDEFENSE_DEVICE", requested)
+    check_one_of("device (param or DIFFDEFENSE_DEVICE)", requested, ["auto", "cpu", "cuda"])
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)

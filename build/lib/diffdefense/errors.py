@@ -1,0 +1,32 @@
+"""One exception type for bad user input, and the checks that raise it."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+class UsageError(Exception):
+    """A bad param or a missing input: reported as one line, never as a traceback."""
+
+
+def check_one_of(name: str, value, allowed: Iterable) -> None:
+    """Raise UsageError naming `name` unless `value` is one of `allowed`."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise UsageError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+
+
+def check_int_range(name: str, value, low: int, high: int | None = None) -> None:
+    """Raise UsageError naming `name` unless `value` is an integer in [low, high] (no upper bound if None)."""
+    upper = "" if high is None else f", {high}"
+    allowed = f"an integer in [{low}{upper}]" if high is not None else f"an integer >= {low}"
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        raise UsageError(f"{name}={value!r} is out of range; expected {allowed}")
+
+
+def check_positive(name: str, value, allow_zero: bool = False) -> None:
+    """Raise UsageError naming `name` unless `value` is a number > 0 (>= 0 with allow_zero)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"{name}={value!r} is out of range; expected a number {bound}")

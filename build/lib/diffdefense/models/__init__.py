@@ -1,0 +1,64 @@
+"""Model registry: classifiers by role name, plus the DDPM noise predictor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import UsageError, check_one_of
+from ..diffusion import LinearSchedule
+from ..io import atomic_path, load_tensors
+from .classifiers import ClassifierA, ClassifierB
+from .unet import UNet
+
+# role -> architecture; A_adv is A's architecture trained adversarially (Table 2)
+CLASSIFIERS = {"A": ClassifierA, "B": ClassifierB, "A_adv": ClassifierA}
+
+
+def build_classifier(name: str) -> nn.Module:
+    """An untrained classifier of role `name` (A, B or A_adv)."""
+    check_one_of("classifier", name, CLASSIFIERS)
+    return CLASSIFIERS[name]()
+
+
+def save_weights(model: nn.Module, path: str | Path, metadata: dict | None = None) -> None:
+    """Save `model`'s state dict as safetensors (atomically), with JSON metadata."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
+
+
+def load_weights(model: nn.Module, path: str | Path, made_by: str) -> nn.Module:
+    """Load safetensors weights into `model`, with one-line errors for missing, damaged or mismatched files."""
+    state, _ = load_tensors(path, made_by)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise UsageError(f"{path} does not fit {type(model).__name__}: {first}") from exc
+    return model.eval()
+
+
+def load_classifier(name: str, path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+    """A trained classifier of role `name` from `path`, in eval mode on `device`."""
+    return load_weights(build_classifier(name), path, made_by=f"train_classifier@{name}").to(device)
+
+
+def save_ddpm(unet: UNet, schedule: LinearSchedule, path: str | Path) -> None:
+    """Save the noise predictor with the schedule it was trained on."""
+    save_weights(unet, path, {"num_steps": schedule.num_steps, "beta_start": schedule.beta_start,
+                              "beta_end": schedule.beta_end})
+
+
+def load_ddpm(path: str | Path, device: torch.device | str = "cpu") -> tuple[UNet, LinearSchedule]:
+    """Load a DDPM saved by `save_ddpm`: the U-Net and its training schedule."""
+    _, meta = load_tensors(path, "train_ddpm")
+    if "num_steps" not in meta:
+        raise UsageError(f"{path} has no schedule metadata; it was not written by train_ddpm")
+    schedule = LinearSchedule(meta["num_steps"], meta["beta_start"], meta["beta_end"])
+    unet = load_weights(UNet(), path, made_by="train_ddpm")
+    return unet.to(device), schedule

@@ -1,0 +1,75 @@
+"""A small DCGAN-style generator and critic for 1 x 28 x 28 images in [0, 1], for Defense-GAN
+(Samangouei et al., 2018).
+
+Generator: z -> Linear -> 2w x 7 x 7 -> BN, ReLU -> ConvT 4x4 s2 -> w x 14 x 14 -> BN, ReLU
+-> ConvT 4x4 s2 -> 1 x 28 x 28 -> sigmoid. Critic: conv 4x4 s2 (w) -> LeakyReLU -> conv 4x4 s2 (2w)
+-> LeakyReLU -> Linear -> one logit/score, with no batch norm so it serves both the DCGAN loss and
+WGAN-GP (whose gradient penalty is per sample).
+
+Sized for CPU: Defense-GAN runs the generator forward and backward L x R times per image (2000
+times at the original L = 200, R = 10), so the generator's cost sets the defence's speed. With the
+default width w = 32 a forward pass is about 2.0 M multiply-accumulates per sample (linear 0.4 M,
+first transposed conv 1.6 M, last 0.05 M); w = 64 costs about 7.0 M and measured 3-4.5x slower
+both to train and to reconstruct with on CPU (see diffdefense/gan_training.py). The original
+Defense-GAN MNIST generator (5x5 kernels, 256 -> 128 -> 64 channels from 4 x 4) is larger still.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import UsageError, check_int_range
+from ..io import load_tensors
+from . import load_weights, save_weights
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int = 128, width: int = 32):
+        super().__init__()
+        check_int_range("train_gan.latent_dim", latent_dim, 1)
+        check_int_range("train_gan.width", width, 1)
+        self.latent_dim, self.width = latent_dim, width
+        self.fc = nn.Sequential(nn.Linear(latent_dim, 2 * width * 7 * 7, bias=False),
+                                nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).view(len(z), 2 * self.width, 7, 7))
+
+
+class Critic(nn.Module):
+    """Discriminator (DCGAN: a logit) or critic (WGAN-GP: an unbounded score), one value per image."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        check_int_range("train_gan.width", width, 1)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 28 -> 14
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 14 -> 7
+            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+def save_generator(generator: Generator, path: str | Path) -> None:
+    """Save the generator's weights with the latent size and width needed to rebuild it."""
+    save_weights(generator, path, {"latent_dim": generator.latent_dim, "width": generator.width})
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Generator:
+    """Load a generator saved by `save_generator`, in eval mode."""
+    _, meta = load_tensors(path, "train_gan")
+    if "latent_dim" not in meta or "width" not in meta:
+        raise UsageError(f"{path} has no latent_dim/width metadata; it was not written by train_gan")
+    generator = Generator(meta["latent_dim"], meta["width"])
+    return load_weights(generator, path, made_by="train_gan").to(device)

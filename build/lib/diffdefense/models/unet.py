@@ -1,0 +1,87 @@
+"""The authors' small noise-prediction U-Net (well under a million parameters).
+
+Three levels down (10 -> 20 -> 40 channels) and three up, a three-block bottleneck, each block
+LayerNorm -> 3x3 conv -> SiLU, and a sinusoidal time embedding mapped by a
+per-level Linear-SiLU-Linear and added to every level's input. 28x28 images are padded to 32x32 by
+a 1x1 conv and cropped back by a final 5x5 valid conv.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def sinusoidal_table(num_steps: int, dim: int) -> torch.Tensor:
+    position = torch.arange(num_steps, dtype=torch.float32)[:, None]
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    table = torch.zeros(num_steps, dim)
+    table[:, 0::2] = torch.sin(position * freqs)
+    table[:, 1::2] = torch.cos(position * freqs)
+    return table
+
+
+class Block(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int, size: int, normalize: bool = True):
+        super().__init__()
+        self.norm = nn.LayerNorm([channels_in, size, size]) if normalize else nn.Identity()
+        self.conv = nn.Conv2d(channels_in, channels_out, 3, padding=1)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return self.act(self.conv(self.norm(x)))
+
+
+def _stage(channels: list[int], size: int, normalize_last: bool = True) -> nn.Sequential:
+    blocks = [Block(c_in, c_out, size) for c_in, c_out in zip(channels[:-2], channels[1:-1])]
+    blocks.append(Block(channels[-2], channels[-1], size, normalize=normalize_last))
+    return nn.Sequential(*blocks)
+
+
+def _time_mlp(dim: int, channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(dim, channels), nn.SiLU(), nn.Linear(channels, channels))
+
+
+class UNet(nn.Module):
+    """eps_theta(x_t, t) for 1x28x28 images; `t` holds integer step indices in [0, max_steps), one per
+    image (shape N) or one for the whole batch (a 0-d tensor: the time MLPs then run once, not N times)."""
+
+    def __init__(self, max_steps: int = 1000, time_dim: int = 100):
+        super().__init__()
+        self.max_steps = max_steps
+        self.register_buffer("time_table", sinusoidal_table(max_steps, time_dim), persistent=False)
+        self.pad_in = nn.Conv2d(1, 1, 1, padding=2)  # 28 -> 32
+        self.te1, self.down_block1 = _time_mlp(time_dim, 1), _stage([1, 10, 10, 10], 32)
+        self.down1 = nn.Conv2d(10, 10, 4, 2, 1)
+        self.te2, self.down_block2 = _time_mlp(time_dim, 10), _stage([10, 20, 20, 20], 16)
+        self.down2 = nn.Conv2d(20, 20, 4, 2, 1)
+        self.te3, self.down_block3 = _time_mlp(time_dim, 20), _stage([20, 40, 40, 40], 8)
+        self.down3 = nn.Conv2d(40, 40, 4, 2, 1)
+        self.te_mid, self.mid_block = _time_mlp(time_dim, 40), _stage([40, 20, 20, 40], 4)
+        self.up1 = nn.ConvTranspose2d(40, 40, 4, 2, 1)
+        self.te4, self.up_block1 = _time_mlp(time_dim, 80), _stage([80, 40, 20, 20], 8)
+        self.up2 = nn.ConvTranspose2d(20, 20, 4, 2, 1)
+        self.te5, self.up_block2 = _time_mlp(time_dim, 40), _stage([40, 20, 10, 10], 16)
+        self.up3 = nn.ConvTranspose2d(10, 10, 4, 2, 1)
+        self.te_out, self.up_block3 = _time_mlp(time_dim, 20), _stage([20, 10, 10, 10], 32, normalize_last=False)
+        self.conv_out = nn.Conv2d(10, 1, 5)  # 32 -> 28
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        emb = self.time_table[t]
+        h1 = self.down_block1(_add_time(self.pad_in(x), self.te1(emb)))
+        h2 = self.down_block2(_add_time(self.down1(h1), self.te2(emb)))
+        h3 = self.down_block3(_add_time(self.down2(h2), self.te3(emb)))
+        mid = self.mid_block(_add_time(self.down3(h3), self.te_mid(emb)))
+        u1 = self.up_block1(_add_time(torch.cat([h3, self.up1(mid)], 1), self.te4(emb)))
+        u2 = self.up_block2(_add_time(torch.cat([h2, self.up2(u1)], 1), self.te5(emb)))
+        u3 = self.up_block3(_add_time(torch.cat([h1, self.up3(u2)], 1), self.te_out(emb)))
+        return self.conv_out(u3)
+
+
+def _add_time(h: torch.Tensor, time_features: torch.Tensor) -> torch.Tensor:
+    """Add per-channel time features (N x C, or C for a step shared by the batch) to feature maps."""
+    if time_features.dim() == 1:
+        return h + time_features[None, :, None, None]
+    return h + time_features[:, :, None, None]

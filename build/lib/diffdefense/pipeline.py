@@ -1,0 +1,56 @@
+"""Where the pipeline keeps things, and which evaluation sets the params ask for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .attacks import ATTACKS
+from .errors import UsageError, check_int_range, check_one_of
+from .models import CLASSIFIERS
+
+SETS_DIR = Path("data/sets")
+DEFENDED_DIR = Path("data/defended")
+MODELS_DIR = Path("models")
+DEFENDED_CLASSIFIER = "A"  # the classifier the defences protect
+
+
+@dataclass(frozen=True)
+class AttackSet:
+    """One evaluation set: which attack, the classifier it is crafted on, the one it is fed to."""
+
+    attack: str
+    crafted_on: str  # classifier the attack is computed against
+    evaluated_on: str  # classifier whose accuracy on the result is reported
+    images: int = 0  # attack only the first `images` test images (0 = all): keeps slow attacks in budget
+
+    @property
+    def box(self) -> str:
+        """white-box when crafted on the evaluated model itself; black-box (transfer) otherwise."""
+        return "white" if self.crafted_on == self.evaluated_on else "black"
+
+
+def attack_sets(attack_params: dict) -> dict[str, AttackSet]:
+    """Set name -> AttackSet from params `attack.sets`, validated."""
+    sets = attack_params.get("sets") or {}
+    required, optional = {"attack", "crafted_on", "evaluated_on"}, {"images"}
+    for name, entry in sets.items():
+        if not isinstance(entry, dict) or not required <= set(entry) <= required | optional:
+            raise UsageError(f"attack.sets.{name} must have the keys {sorted(required)} and optionally "
+                             f"{sorted(optional)}, got {entry!r}")
+        check_int_range(f"attack.sets.{name}.images", entry.get("images", 0), 0)
+        check_one_of(f"attack.sets.{name}.attack", entry["attack"], ATTACKS)
+        check_one_of(f"attack.sets.{name}.crafted_on", entry["crafted_on"], CLASSIFIERS)
+        check_one_of(f"attack.sets.{name}.evaluated_on", entry["evaluated_on"], CLASSIFIERS)
+    return {name: AttackSet(**entry) for name, entry in sets.items()}
+
+
+def defended_sets(attack_params: dict) -> list[str]:
+    """The sets a defence in front of classifier A is run on: the clean subset and every set fed to A."""
+    return ["clean"] + [name for name, s in attack_sets(attack_params).items()
+                        if s.evaluated_on == DEFENDED_CLASSIFIER]
+
+
+def made_by(set_name: str) -> str:
+    """The stage that writes evaluation set `set_name` (for missing-input errors)."""
+    return "testset" if set_name == "clean" else f"attack@{set_name}"

@@ -1,0 +1,109 @@
+"""Markdown for reports/REPORT.md: our numbers beside the paper's, from the pipeline's metrics files."""
+
+from __future__ import annotations
+
+from . import paper
+
+ATTACK_NAMES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "deepfool": "DeepFool", "eotpgd": "EOT+PGD",
+                "square": "Square", "autoattack": "AutoAttack", "elasticnet": "Elastic Net"}
+DEFENCE_NAMES = {"diffdefense": "DiffDefense", "defencegan": "Defense-GAN"}
+
+
+def cell(ours, reference=None) -> str:
+    """'ours (paper)' with one decimal; '–' where a number does not exist."""
+    text = "–" if ours is None else f"{ours:.1f}"
+    return text if reference is None else f"{text} ({reference:.2f})"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def table1_markdown(table1: dict) -> str:
+    """Accuracy of A (%), ours with the paper's in brackets, per attack and setting."""
+    accuracy, reference = table1["accuracy"], paper.TABLE1.get(table1["dataset"], {})
+    defences = [d for d in accuracy["clean"] if d != "no_defence"]
+    header = ["Attack", "Setting", "No defence (paper)"] + [f"{DEFENCE_NAMES.get(d, d)} (paper)" for d in defences]
+    rows = []
+    for attack, by_box in accuracy.items():
+        boxes = {"clean": by_box} if attack == "clean" else by_box
+        for box, by_defence in boxes.items():
+            key = "clean" if attack == "clean" else f"{attack}-{box}"
+            paper_row = reference.get(key, (None, None))
+            rows.append([ATTACK_NAMES.get(attack, attack), "–" if attack == "clean" else f"{box}-box",
+                         cell(by_defence.get("no_defence"), paper_row[0])]
+                        + [cell(by_defence.get(d), paper_row[1] if d == "diffdefense" else None) for d in defences])
+    return markdown_table(header, rows)
+
+
+def table2_markdown(table2: dict) -> str:
+    """Per attack: accuracy without defence, with DiffDefense, of the adversarially trained A (paper in brackets)."""
+    header = ["Attack", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)", "Images"]
+    rows = []
+    for attack, row in table2.items():
+        ref = row["paper"]
+        images = f"{row['images']}" + (f" / {row['images_adversarial_training']}"
+                                       if row.get("images_adversarial_training") not in (None, row["images"]) else "")
+        rows.append([ATTACK_NAMES.get(attack, attack), cell(row["without_defence"], ref["without_defence"]),
+                     cell(row["with_defence"], ref["with_defence"]),
+                     cell(row["adversarial_training"], ref["adversarial_training"]), images])
+    return markdown_table(header, rows)
+
+
+def table3_markdown(table3: dict) -> str:
+    """Robust accuracy and seconds per image, with each row's time relative to the slowest DiffDefense row."""
+    rows = table3["rows"]
+    ours = [r["seconds_per_image"] for r in rows if r["defence"] == "diffdefense"]
+    unit = max(ours) if ours else None
+    header = ["Method", "L", "R", "Accuracy % (paper)", "s / image (paper, GPU)"] + (
+        ["Time vs DiffDefense (paper)"] if unit else [])
+    paper_unit = max((r["paper_seconds_per_image"] for r in rows
+                      if r["defence"] == "diffdefense" and r["paper_seconds_per_image"]), default=None)
+    body = []
+    for r in rows:
+        line = [DEFENCE_NAMES.get(r["defence"], r["defence"]), r["L"], r["R"], cell(r["accuracy"], r["paper_accuracy"]),
+                f"{r['seconds_per_image']:.3f}" + (f" ({r['paper_seconds_per_image']:.3f})"
+                                                   if r["paper_seconds_per_image"] else "")]
+        if unit:
+            ratio = f"{r['seconds_per_image'] / unit:.2f}×"
+            if paper_unit and r["paper_seconds_per_image"]:
+                ratio += f" ({r['paper_seconds_per_image'] / paper_unit:.2f}×)"
+            line.append(ratio)
+        body.append(line)
+    return markdown_table(header, body)
+
+
+def detection_markdown(detection: dict) -> str:
+    """AUC and TPR at 5 % FPR per defence and attacked set, with the paper's claim."""
+    header = ["Defence", "Attacked set", "AUC", "TPR at 5% FPR", "Paper"]
+    rows = []
+    for defence, by_set in detection.items():
+        for name, m in by_set.items():
+            claim = "AUC ≥ 0.99" if name.split("-")[0] in paper.DETECTION_AUC_AT_LEAST_099 else "lower (varies with T*)"
+            rows.append([DEFENCE_NAMES.get(defence, defence), name, f"{m['auc']:.3f}", f"{m['tpr_at_5pct_fpr']:.2f}",
+                         claim])
+    return markdown_table(header, rows)
+
+
+def ablation_markdown(ablation: dict) -> str:
+    """Accuracy per set for each value of each varied setting."""
+    parts = []
+    for varied, by_set in ablation["accuracy"].items():
+        values = list(next(iter(by_set.values())))
+        parts.append(markdown_table([f"{varied} →"] + values,
+                                    [[name] + [f"{acc[v]:.1f}" for v in values] for name, acc in by_set.items()]))
+    return "\n\n".join(parts)
+
+
+def adaptive_markdown(adaptive: dict) -> str:
+    """Per defence: accuracy on clean images, on each non-adaptive set, under BPDA+EOT PGD, and robust
+    accuracy (worst case per point) over the non-adaptive sets and over all attacks."""
+    by_defence = adaptive["defences"]
+    columns = list(next(iter(by_defence.values())))
+    names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "robust_non_adaptive": "robust, non-adaptive",
+             "robust_all": "robust, all attacks"}
+    return markdown_table(["Defence"] + [names.get(c, c) for c in columns],
+                          [[DEFENCE_NAMES.get(d, d)] + [f"{row[c]:.0f}" for c in columns] for d, row in by_defence.items()])
