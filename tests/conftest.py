@@ -42,3 +42,12 @@ def tiny_classifier(mnist_test):
 def held_out(mnist_test):
     images, labels = mnist_test
     return images[-64:], labels[-64:]
+
+
+@pytest.fixture(scope="module")
+def unet():
+    """An untrained U-Net with fixed weights: enough to test a defence's mechanics, not its robustness."""
+    from diffdefense.models import UNet
+
+    torch.manual_seed(0)
+    return UNet().eval()

@@ -11,15 +11,8 @@ from diffdefense.defences import Binarize, DiffDefense, DiffPure, NoDefence
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.evaluation import accuracy
-from diffdefense.models import UNet
 
 SCHEDULE = LinearSchedule(20, 1e-4, 0.02)
-
-
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return UNet().eval()
 
 
 def test_bpda_gradient_is_nonzero_and_points_uphill(tiny_classifier, unet, mnist_test):

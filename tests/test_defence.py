@@ -4,13 +4,6 @@ import torch
 from diffdefense.defences import DiffDefense
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
-from diffdefense.models import UNet
-
-
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return UNet().eval()
 
 
 SCHEDULE = LinearSchedule(20, 1e-4, 0.02)

@@ -15,12 +15,6 @@ SCHEDULE = LinearSchedule(20, 1e-4, 0.02)
 FAST = dict(L=2, R=2, t_star=3)
 
 
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return UNet().eval()
-
-
 def test_three_lines_defend_a_trained_classifier(tiny_classifier, unet, mnist_test):
     images, labels = mnist_test[0][-40:], mnist_test[1][-40:]
     model = defended_classifier(tiny_classifier, unet=unet, schedule=SCHEDULE, **FAST)
