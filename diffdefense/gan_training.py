@@ -31,13 +31,9 @@ from torch import nn
 
 from .errors import check_int_range, check_one_of, check_positive
 from .progress import progress
+from .training import _batches
 
 LOSSES = ("dcgan", "wgan-gp")
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator):
-    order = torch.randperm(n, generator=generator)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,

@@ -13,7 +13,8 @@ from diffdefense.data import load_split, subset  # noqa: E402
 from diffdefense.device import resolve_device  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range, check_one_of, check_positive  # noqa: E402
 from diffdefense.gan_training import LOSSES, train_gan  # noqa: E402
-from diffdefense.io import atomic_path, write_csv, write_json  # noqa: E402
+from diffdefense.figures import save_figure  # noqa: E402
+from diffdefense.io import write_csv, write_json  # noqa: E402
 from diffdefense.models.gan import Critic, Generator, save_generator  # noqa: E402
 
 KEYS = {"loss", "epochs", "lr", "betas", "batch_size", "latent_dim", "width", "critic_steps", "gp_weight", "seed"}
@@ -46,9 +47,7 @@ def save_samples(generator: Generator, path: str, seed: int) -> None:
     ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     ax.set_title("GAN samples")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main():
