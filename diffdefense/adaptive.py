@@ -11,32 +11,37 @@ from .errors import check_int_range, check_positive
 from .progress import progress
 
 
-def bpda_eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, eps: float = 0.3,
-                 step: float = 0.05, steps: int = 20, eot_samples: int = 4, restarts: int = 1, seed: int = 0,
-                 progress_bar: bool = False) -> torch.Tensor:
-    """L-inf PGD on `model` (defence then classifier) with the straight-through (BPDA) gradient of the
-    purification, averaged over `eot_samples` draws of the defence's randomness per step (EOT). Each
-    restart starts uniformly in the eps-ball; an image keeps the first adversarial example that fools
-    the model under a fresh draw. Returns adversarial images in [0, 1] within eps of `images`."""
-    check_positive("adaptive.eps", eps)
-    check_positive("adaptive.step", step)
-    check_int_range("adaptive.steps", steps, 1)
-    check_int_range("adaptive.eot_samples", eot_samples, 1)
-    check_int_range("adaptive.restarts", restarts, 1)
+def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, eps: float = 0.3,
+            step: float = 0.05, steps: int = 20, eot_samples: int = 4, restarts: int = 1, seed: int = 0,
+            batch_size: int = 10, progress_bar: bool = False) -> torch.Tensor:
+    """L-inf PGD on `model` (defence then classifier), its gradient averaged over `eot_samples` draws of
+    the defence's randomness per step (EOT). The gradient is the model's own: BPDA or full, as set by
+    `model.gradient`. Gradients are taken `batch_size` images at a time, which bounds memory (a full
+    gradient through DiffDefense keeps the graph of every U-Net call). Each restart starts uniformly
+    in the eps-ball; an image keeps the first adversarial example that fools the model under a fresh
+    draw. Returns adversarial images in [0, 1] within eps of `images`."""
+    check_positive("adaptive.attack.eps", eps)
+    check_positive("adaptive.attack.step", step)
+    check_int_range("adaptive.attack.steps", steps, 1)
+    check_int_range("adaptive.attack.eot_samples", eot_samples, 1)
+    check_int_range("adaptive.attack.restarts", restarts, 1)
+    check_int_range("adaptive.attack.batch_size", batch_size, 1)
     generator = torch.Generator().manual_seed(seed)
     best, fooled = images.clone(), torch.zeros(len(images), dtype=torch.bool, device=images.device)
     draw = 0
+    desc = f"{'BPDA' if model.gradient == 'bpda' else 'full-gradient'}+EOT PGD"
     for _ in range(restarts):
         start = (torch.rand(images.shape, generator=generator) * 2 - 1).to(images.device)
         x = (images + start * eps).clamp(0, 1)
-        for _ in progress(range(steps), desc="BPDA+EOT PGD", unit="step", disable=not progress_bar):
+        for _ in progress(range(steps), desc=desc, unit="step", disable=not progress_bar):
             grad = torch.zeros_like(x)
             for _ in range(eot_samples):
                 model.redraw(seed * 1_000_003 + draw)
                 draw += 1
-                x_in = x.clone().requires_grad_(True)
-                loss = F.cross_entropy(model(x_in), labels, reduction="sum")
-                grad += torch.autograd.grad(loss, x_in)[0]
+                for first in range(0, len(x), batch_size):
+                    x_in = x[first:first + batch_size].clone().requires_grad_(True)
+                    loss = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="sum")
+                    grad[first:first + batch_size] += torch.autograd.grad(loss, x_in)[0]
             x = torch.min(torch.max(x + step * grad.sign(), images - eps), images + eps).clamp(0, 1).detach()
         model.redraw(seed * 1_000_003 + draw)
         draw += 1

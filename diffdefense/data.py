@@ -25,6 +25,8 @@ MIRROR_ENV = "DIFFDEFENSE_DATA_MIRROR"
 
 @dataclass(frozen=True)
 class RawFile:
+    """One raw IDX file of a dataset and the checksum it is verified against."""
+
     name: str
     # sha256 of the decompressed bytes; where it is not published we fall back to torchvision's md5 of the .gz.
     sha256: str | None = None
@@ -33,6 +35,8 @@ class RawFile:
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """Where a dataset is downloaded from (tried in order) and its four raw files."""
+
     urls: tuple[str, ...]
     files: dict[str, RawFile]  # keys: train-images, train-labels, test-images, test-labels
 
@@ -79,6 +83,7 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def spec(dataset: str) -> DatasetSpec:
+    """The DatasetSpec of `dataset`, or a UsageError naming data.dataset and the allowed names."""
     check_one_of("data.dataset", dataset, DATASETS)
     return DATASETS[dataset]
 

@@ -16,11 +16,12 @@ from torch import nn
 
 from .defences import DefenceGAN, DiffDefense, Purified
 from .diffusion import LinearSchedule
-from .errors import UsageError
+from .errors import UsageError, check_one_of
 from .models import load_classifier, load_ddpm
 
 # The pipeline's default DiffDefense settings (params.yaml defend.diffdefense).
 DIFFDEFENSE_DEFAULTS = dict(variant="code", L=4, R=5, t_star=15, lr=0.02, lr_restart=25.0, decay=0.1, seed=0)
+GRADIENTS = ("bpda", "full")
 
 
 def check_images(images, name: str = "images") -> None:
@@ -42,15 +43,23 @@ def check_images(images, name: str = "images") -> None:
 class DefendedClassifier(nn.Module):
     """`classifier(defence(x))` as one module.
 
-    forward() returns the classifier's logits on the purified images. Its gradient with respect to the
-    input is the straight-through (BPDA, identity) approximation of the purification, so gradient-based
-    attacks from the registry run against the defended model. The last call's per-image reconstruction
-    errors are kept in `last_recon_error` (a detection score: larger means more likely attacked)."""
+    forward() returns the classifier's logits on the purified images, so gradient-based attacks from the
+    registry run against the defended model. Its gradient with respect to the input is, with
+    gradient="bpda", the straight-through (BPDA, identity) approximation of the purification; with
+    gradient="full", the true gradient through the purification (defences with `purify_with_graph`:
+    DiffDefense, DiffPure, none), which costs several times the memory and time, so it is only built
+    when the input requires a gradient (scoring runs the plain purification). The last call's
+    per-image reconstruction errors are kept in `last_recon_error` (a detection score: larger means
+    more likely attacked)."""
 
-    def __init__(self, classifier: nn.Module, defence):
+    def __init__(self, classifier: nn.Module, defence, gradient: str = "bpda"):
         super().__init__()
+        check_one_of("gradient", gradient, GRADIENTS)
+        if gradient == "full" and not hasattr(defence, "purify_with_graph"):
+            raise UsageError(f"gradient='full' needs a defence that is differentiable end to end; "
+                             f"{type(defence).__name__} is not, so use gradient='bpda'")
         self.classifier = classifier.eval()
-        self.defence = defence
+        self.defence, self.gradient = defence, gradient
         self.last_recon_error: torch.Tensor | None = None
 
     def redraw(self, seed: int) -> None:
@@ -66,6 +75,12 @@ class DefendedClassifier(nn.Module):
         return Purified(purified.images.to(images.device), purified.recon_error.to(images.device))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of the classifier on the purified `images` (N x C x H x W in [0, 1])."""
+        if self.gradient == "full" and torch.is_grad_enabled() and images.requires_grad:
+            check_images(images)
+            purified = self.defence.purify_with_graph(images)
+            self.last_recon_error = purified.recon_error.to(images.device)
+            return self.classifier(purified.images.to(images.device))
         purified = self.purify(images)
         self.last_recon_error = purified.recon_error
         straight_through = images + (purified.images - images).detach()
@@ -74,11 +89,12 @@ class DefendedClassifier(nn.Module):
 
 def defended_classifier(classifier: nn.Module, defence: str = "diffdefense", *, unet: nn.Module | None = None,
                         schedule: LinearSchedule | None = None, generator: nn.Module | None = None,
-                        batch_size: int = 40, device: torch.device | str | None = None,
+                        batch_size: int = 40, device: torch.device | str | None = None, gradient: str = "bpda",
                         **settings) -> DefendedClassifier:
     """Wrap `classifier` with `defence` ("diffdefense", needing `unet` and `schedule`, or "defencegan",
     needing `generator`). `settings` override the pipeline's defaults (for DiffDefense: variant, L, R,
-    t_star, lr, lr_restart, decay, seed). Models are moved to `device` (default: the classifier's)."""
+    t_star, lr, lr_restart, decay, seed). Models are moved to `device` (default: the classifier's).
+    `gradient` is what attacks differentiate: "bpda" or "full" (see DefendedClassifier)."""
     device = torch.device(device) if device is not None else next(classifier.parameters()).device
     classifier = classifier.to(device)
     if defence == "diffdefense":
@@ -91,7 +107,7 @@ def defended_classifier(classifier: nn.Module, defence: str = "diffdefense", *, 
         built = DefenceGAN(generator.to(device), batch_size=batch_size, **settings)
     else:
         raise UsageError(f"defence={defence!r} is not allowed; choose one of ['diffdefense', 'defencegan']")
-    return DefendedClassifier(classifier, built)
+    return DefendedClassifier(classifier, built, gradient)
 
 
 def load_pipeline_models(models_dir: str | Path = "models", classifier: str = "A",

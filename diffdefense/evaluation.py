@@ -17,6 +17,7 @@ NO_DEFENCE = "no_defence"
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000,
             device: torch.device | str | None = None) -> torch.Tensor:
+    """Predicted classes (on the CPU) of `model` for `images`, `batch_size` images at a time."""
     device = device or next(model.parameters()).device
     model.eval()
     return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
@@ -71,14 +72,14 @@ def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
     return metrics, flat
 
 
-def table2(rows: list[dict], defence: str = "diffdefense") -> dict:
+def table2(rows: list[dict], dataset: str, defence: str = "diffdefense") -> dict:
     """Table 2: per attack, accuracy of A without and with `defence` (white-box on A), and of the
-    adversarially trained A_adv under the same attack crafted on it."""
+    adversarially trained A_adv under the same attack crafted on it, with the paper's numbers for `dataset`."""
     by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): r["accuracy"] for r in rows}
     images = {(r["attack"], r["evaluated_on"]): r["images"] for r in rows if r["box"] == "white"}
     table = {}
     for attack in dict.fromkeys(r["attack"] for r in rows if r["box"] == "white" and r["evaluated_on"] == "A"):
-        reference = paper.TABLE2.get(attack, (None, None, None))
+        reference = paper.TABLE2.get(dataset, {}).get(attack, (None, None, None))
         table[attack] = {"without_defence": by_key.get((attack, "white", "A", NO_DEFENCE)),
                          "with_defence": by_key.get((attack, "white", "A", defence)),
                          "adversarial_training": by_key.get((attack, "white", "A_adv", NO_DEFENCE)),

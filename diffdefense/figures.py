@@ -1,4 +1,5 @@
-"""Figures the pipeline writes as PNG: image grids (Fig. 2) and the ablation curves (Fig. 3)."""
+"""Figures the pipeline writes as PNG: image grids (Fig. 2), the ablation curves (Fig. 3) and the
+detection ROC curves (Fig. 4)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ AXIS_NAMES = {"t_star": "diffusion steps T*", "L": "iterations L", "R": "random 
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """Write `fig` to `path` as PNG atomically (no half-written file on failure) and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -64,4 +66,19 @@ def ablation_figure(rows: pd.DataFrame, base: dict, path: str | Path) -> None:
     axes[0][0].legend(fontsize=8)
     fig.suptitle("DiffDefense: one setting varied at a time (dotted: the default)")
     fig.tight_layout()
+    save_figure(fig, path)
+
+
+def roc_figure(results: dict[str, dict[str, dict]], path: str | Path, max_fpr: float) -> None:
+    """One panel per defence, one ROC curve per attacked set: `results` maps defence -> set -> the
+    output of evaluation.detection (fpr, tpr, auc); a vertical line marks `max_fpr`."""
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 5), squeeze=False)
+    for (defence, by_set), ax in zip(results.items(), axes[0]):
+        for name, result in by_set.items():
+            ax.plot(result["fpr"], result["tpr"], label=f"{name} (AUC {result['auc']:.3f})")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.axvline(max_fpr, color="grey", linewidth=0.5)
+        ax.set(title=f"Detection by reconstruction error: {defence}", xlabel="false positive rate",
+               ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+        ax.legend(loc="lower right", fontsize=8)
     save_figure(fig, path)

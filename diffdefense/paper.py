@@ -11,13 +11,14 @@ TABLE1 = {
                "pgd-white": (26.83, 84.85), "pgd-black": (58.43, 91.49),
                "fgsm-white": (37.0, 79.5), "fgsm-black": (49.96, 88.53)},
 }
-# Table 2 (MNIST): attack -> (without defence, with DiffDefense, adversarial training).
-TABLE2 = {"fgsm": (23.72, 89.95, 98.02), "pgd": (5.81, 95.94, 79.59), "deepfool": (0.95, 98.16, 5.81),
-          "eotpgd": (24.57, 96.46, 89.22), "square": (43.31, 97.31, 93.09),
-          "autoattack": (1.26, 88.09, 45.86), "elasticnet": (0.75, 95.75, 0.62)}
-# Table 3 (MNIST, white-box FGSM eps 0.3): (defence, L, R) -> (seconds per image on their GPU, robust accuracy %).
-TABLE3 = {("defencegan", 25, 10): (0.086, 79.98), ("defencegan", 100, 1): (0.273, 50.11),
-          ("defencegan", 100, 10): (0.338, 89.11), ("defencegan", 200, 10): (0.675, 91.55),
-          ("diffdefense", 5, 1): (0.280, 87.78), ("diffdefense", 5, 5): (0.280, 89.95)}
-# Fig. 4: attacks whose detection AUC the paper puts in [0.99, 1] (DeepFool and Elastic Net lower).
-DETECTION_AUC_AT_LEAST_099 = ("fgsm", "pgd", "eotpgd", "autoattack", "square")
+# Tables 2, 3 and Fig. 4 are on MNIST only; other datasets get no reference numbers.
+# Table 2: dataset -> attack -> (without defence, with DiffDefense, adversarial training).
+TABLE2 = {"MNIST": {"fgsm": (23.72, 89.95, 98.02), "pgd": (5.81, 95.94, 79.59), "deepfool": (0.95, 98.16, 5.81),
+                    "eotpgd": (24.57, 96.46, 89.22), "square": (43.31, 97.31, 93.09),
+                    "autoattack": (1.26, 88.09, 45.86), "elasticnet": (0.75, 95.75, 0.62)}}
+# Table 3 (white-box FGSM eps 0.3): dataset -> (defence, L, R) -> (seconds per image on their GPU, robust accuracy %).
+TABLE3 = {"MNIST": {("defencegan", 25, 10): (0.086, 79.98), ("defencegan", 100, 1): (0.273, 50.11),
+                    ("defencegan", 100, 10): (0.338, 89.11), ("defencegan", 200, 10): (0.675, 91.55),
+                    ("diffdefense", 5, 1): (0.280, 87.78), ("diffdefense", 5, 5): (0.280, 89.95)}}
+# Fig. 4: dataset -> attacks whose detection AUC the paper puts in [0.99, 1] (DeepFool and Elastic Net lower).
+DETECTION_AUC_AT_LEAST_099 = {"MNIST": ("fgsm", "pgd", "eotpgd", "autoattack", "square")}

@@ -39,6 +39,21 @@ def table1_markdown(table1: dict) -> str:
     return markdown_table(header, rows)
 
 
+def datasets_markdown(table1s: dict[str, dict]) -> str:
+    """Table 1 of several datasets side by side (dataset -> its table1.json): accuracy of A without and
+    with DiffDefense per attack and setting, '–' where a dataset's run has no such set."""
+    cells = {}  # (attack, setting) -> dataset -> (without, with)
+    for dataset, table1 in table1s.items():
+        for attack, by_box in table1["accuracy"].items():
+            for box, by_defence in ({"clean": by_box} if attack == "clean" else by_box).items():
+                cells.setdefault((attack, box), {})[dataset] = (by_defence.get("no_defence"), by_defence.get("diffdefense"))
+    header = ["Attack", "Setting"] + [f"{d}: {column}" for d in table1s for column in ("no defence", "DiffDefense")]
+    rows = [[ATTACK_NAMES.get(attack, attack), "–" if attack == "clean" else f"{box}-box"]
+            + [cell(value) for d in table1s for value in by_dataset.get(d, (None, None))]
+            for (attack, box), by_dataset in cells.items()]
+    return markdown_table(header, rows)
+
+
 def table2_markdown(table2: dict) -> str:
     """Per attack: accuracy without defence, with DiffDefense, of the adversarially trained A (paper in brackets)."""
     header = ["Attack", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)", "Images"]
@@ -76,13 +91,18 @@ def table3_markdown(table3: dict) -> str:
     return markdown_table(header, body)
 
 
-def detection_markdown(detection: dict) -> str:
-    """AUC and TPR at 5 % FPR per defence and attacked set, with the paper's claim."""
+def detection_markdown(detection: dict, dataset: str) -> str:
+    """AUC and TPR at 5 % FPR per defence and attacked set, with the paper's claim where it made one."""
     header = ["Defence", "Attacked set", "AUC", "TPR at 5% FPR", "Paper"]
     rows = []
     for defence, by_set in detection.items():
         for name, m in by_set.items():
-            claim = "AUC ≥ 0.99" if name.split("-")[0] in paper.DETECTION_AUC_AT_LEAST_099 else "lower (varies with T*)"
+            if dataset not in paper.DETECTION_AUC_AT_LEAST_099:
+                claim = "–"
+            elif name.split("-")[0] in paper.DETECTION_AUC_AT_LEAST_099[dataset]:
+                claim = "AUC ≥ 0.99"
+            else:
+                claim = "lower (varies with T*)"
             rows.append([DEFENCE_NAMES.get(defence, defence), name, f"{m['auc']:.3f}", f"{m['tpr_at_5pct_fpr']:.2f}",
                          claim])
     return markdown_table(header, rows)
@@ -99,11 +119,13 @@ def ablation_markdown(ablation: dict) -> str:
 
 
 def adaptive_markdown(adaptive: dict) -> str:
-    """Per defence: accuracy on clean images, on each non-adaptive set, under BPDA+EOT PGD, and robust
+    """Per defence: accuracy on clean images, on each non-adaptive set, under BPDA+EOT PGD and
+    full-gradient EOT PGD ("n/a" for a defence that is not differentiable end to end), and robust
     accuracy (worst case per point) over the non-adaptive sets and over all attacks."""
     by_defence = adaptive["defences"]
-    columns = list(next(iter(by_defence.values())))
-    names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "robust_non_adaptive": "robust, non-adaptive",
-             "robust_all": "robust, all attacks"}
+    columns = list(dict.fromkeys(c for row in by_defence.values() for c in row))
+    names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "full_gradient_pgd": "full-gradient EOT PGD (adaptive)",
+             "robust_non_adaptive": "robust, non-adaptive", "robust_all": "robust, all attacks"}
     return markdown_table(["Defence"] + [names.get(c, c) for c in columns],
-                          [[DEFENCE_NAMES.get(d, d)] + [f"{row[c]:.0f}" for c in columns] for d, row in by_defence.items()])
+                          [[DEFENCE_NAMES.get(d, d)] + [f"{row[c]:.0f}" if c in row else "n/a" for c in columns]
+                           for d, row in by_defence.items()])

@@ -36,7 +36,7 @@ def main():
                                        "accuracy": accuracy, "defence_seconds_per_image": defence_seconds,
                                        "attack_seconds_per_image": {k: v for k, v in seconds.items() if k != "clean"}})
     write_csv("plots/table1.csv", pd.DataFrame(table1_rows))
-    table = table2(rows, defence=defences[0]) if defences else {}
+    table = table2(rows, dataset, defence=defences[0]) if defences else {}
     write_json("metrics/table2.json", table)
     write_csv("plots/table2.csv", pd.DataFrame([{"attack": a} | {k: v for k, v in r.items() if k != "paper"}
                                                 | {f"paper_{k}": v for k, v in r["paper"].items()}

@@ -26,7 +26,7 @@ def main():
     ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"), progress=True)
     classifier = load_classifier(DEFENDED_CLASSIFIER, MODELS_DIR / f"classifier_{DEFENDED_CLASSIFIER}.safetensors", device)
 
-    rows = []
+    dataset, rows = section(params, "data", "dataset"), []
     for i, row in enumerate(cfg["rows"]):
         if not isinstance(row, dict) or set(row) != {"defence", "L", "R"}:
             raise UsageError(f"table3.rows[{i}] must have exactly the keys ['L', 'R', 'defence'], got {row!r}")
@@ -34,7 +34,7 @@ def main():
         defence = build_defence(row["defence"], settings, ctx)
         print(f"{row['defence']} L={row['L']} R={row['R']} on {len(images)} images of {cfg['set']}")
         result = timed_accuracy(defence, classifier, images, labels)
-        reference = paper.TABLE3.get((row["defence"], row["L"], row["R"]), (None, None))
+        reference = paper.TABLE3.get(dataset, {}).get((row["defence"], row["L"], row["R"]), (None, None))
         rows.append(row | result | {"paper_seconds_per_image": reference[0], "paper_accuracy": reference[1]})
         print(f"  {result['accuracy']:.2f}% at {result['seconds_per_image']:.3f} s/image")
     write_json("metrics/table3.json", {"set": cfg["set"], "images": len(images), "device": str(device),

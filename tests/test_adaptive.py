@@ -1,10 +1,12 @@
 """Adaptive attacks through a defence, robust accuracy over an ensemble, and the baseline defences."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from diffdefense.adaptive import bpda_eot_pgd, robust_accuracy
+from diffdefense.adaptive import eot_pgd, robust_accuracy
 from diffdefense.attacks import build_attack
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import Binarize, DiffDefense, DiffPure, NoDefence
@@ -35,9 +37,62 @@ def test_adaptive_attack_beats_the_non_adaptive_one_on_the_same_points(tiny_clas
     model = DefendedClassifier(tiny_classifier, Binarize())
     transferred = build_attack("pgd", tiny_classifier, {"eps": 0.3, "step": 0.05, "steps": 10, "restarts": 1})(
         images, labels)
-    adaptive = bpda_eot_pgd(model, images, labels, eps=0.3, step=0.05, steps=10, eot_samples=1)
+    adaptive = eot_pgd(model, images, labels, eps=0.3, step=0.05, steps=10, eot_samples=1)
     assert (adaptive - images).abs().max() <= 0.3 + 1e-6 and adaptive.min() >= 0 and adaptive.max() <= 1
     assert accuracy(model, adaptive, labels) <= accuracy(model, transferred, labels)
+
+
+def test_written_out_adam_matches_torch_optim():
+    from diffdefense.defences.diffdefense import Adam
+
+    torch.manual_seed(0)
+    z, grads = torch.randn(6), [torch.randn(6) for _ in range(3)]
+    ours, reference = Adam(betas=(0.5, 0.999)), z.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([reference], lr=0.02, betas=(0.5, 0.999))
+    for lr, grad in zip([0.02, 25.0, 10.0], grads):
+        z = ours.step(z, grad, lr)
+        optimiser.param_groups[0]["lr"], reference.grad = lr, grad
+        optimiser.step()
+    torch.testing.assert_close(z, reference.detach())
+
+
+@pytest.mark.parametrize("variant", ["code", "paper"])
+def test_full_gradient_through_diffdefense_matches_finite_differences(unet, variant):
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # finite differences need double precision
+    try:
+        defence = DiffDefense(copy.deepcopy(unet).double(), SCHEDULE, variant=variant, L=3, R=2, t_star=3)
+        generator = torch.Generator().manual_seed(0)
+        x, direction, weights = (torch.rand(2, 1, 28, 28, generator=generator) for _ in range(3))
+        x = 0.25 + 0.5 * x
+
+        def f(images):
+            return (weights * defence.purify_with_graph(images).images).sum()
+
+        xg = x.clone().requires_grad_(True)
+        grad, = torch.autograd.grad(f(xg), xg)
+        h = 1e-5
+        with torch.no_grad():
+            numeric = (f(x + h * direction) - f(x - h * direction)) / (2 * h)
+        assert abs((grad * direction).sum().item() - numeric.item()) <= 1e-4 * max(1.0, abs(numeric.item()))
+        torch.testing.assert_close(defence.purify_with_graph(x).images, defence(x).images)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def test_full_gradient_differs_from_bpda_and_needs_a_differentiable_defence(tiny_classifier, unet, mnist_test):
+    images, labels = mnist_test[0][-4:], mnist_test[1][-4:]
+    defence = DiffDefense(unet, SCHEDULE, L=2, R=1, t_star=3)
+    grads = {}
+    for gradient in ("bpda", "full"):
+        x = images.clone().requires_grad_(True)
+        grads[gradient], = torch.autograd.grad(
+            F.cross_entropy(DefendedClassifier(tiny_classifier, defence, gradient)(x), labels), x)
+    assert grads["full"].abs().sum() > 0 and not torch.allclose(grads["full"], grads["bpda"])
+    with pytest.raises(UsageError, match="gradient='full' needs a defence that is differentiable end to end"):
+        DefendedClassifier(tiny_classifier, Binarize(), "full")
+    with pytest.raises(UsageError, match=r"gradient='exact' is not allowed; choose one of \['bpda', 'full'\]"):
+        DefendedClassifier(tiny_classifier, NoDefence(), "exact")
 
 
 def test_robust_accuracy_is_the_worst_case_per_point():

@@ -39,18 +39,35 @@ def test_table3_times_relative_to_the_slowest_diffdefense_row():
 
 
 def test_detection_names_the_papers_claim():
-    text = report.detection_markdown({"diffdefense": {"pgd-white": {"auc": 0.9876, "tpr_at_5pct_fpr": 0.5},
-                                                      "deepfool-white": {"auc": 0.8, "tpr_at_5pct_fpr": 0.1}}})
+    detection = {"diffdefense": {"pgd-white": {"auc": 0.9876, "tpr_at_5pct_fpr": 0.5},
+                                 "deepfool-white": {"auc": 0.8, "tpr_at_5pct_fpr": 0.1}}}
+    text = report.detection_markdown(detection, "MNIST")
     assert "| DiffDefense | pgd-white | 0.988 | 0.50 | AUC ≥ 0.99 |" in text
     assert "| DiffDefense | deepfool-white | 0.800 | 0.10 | lower (varies with T*) |" in text
+    assert "| DiffDefense | pgd-white | 0.988 | 0.50 | – |" in report.detection_markdown(detection, "FashionMNIST")
 
 
 def test_adaptive_table_has_one_row_per_defence():
-    adaptive = {"defences": {"none": {"clean": 100.0, "bpda_eot_pgd": 0.0, "robust_all": 0.0},
-                             "diffdefense": {"clean": 95.0, "bpda_eot_pgd": 40.0, "robust_all": 35.0}}}
+    adaptive = {"defences": {
+        "none": {"clean": 100.0, "bpda_eot_pgd": 0.0, "full_gradient_pgd": 0.0, "robust_all": 0.0},
+        "binarize": {"clean": 100.0, "bpda_eot_pgd": 60.0, "robust_all": 60.0},
+        "diffdefense": {"clean": 95.0, "bpda_eot_pgd": 40.0, "full_gradient_pgd": 30.0, "robust_all": 25.0}}}
     lines = report.adaptive_markdown(adaptive).splitlines()
-    assert lines[0] == "| Defence | clean | BPDA+EOT PGD (adaptive) | robust, all attacks |"
-    assert lines[3] == "| DiffDefense | 95 | 40 | 35 |"
+    assert lines[0] == ("| Defence | clean | BPDA+EOT PGD (adaptive) | full-gradient EOT PGD (adaptive) "
+                        "| robust, all attacks |")
+    assert lines[3] == "| binarize | 100 | 60 | n/a | 60 |"  # not differentiable: no full-gradient attack
+    assert lines[4] == "| DiffDefense | 95 | 40 | 30 | 25 |"
+
+
+def test_datasets_side_by_side():
+    fashion = {"dataset": "FashionMNIST", "test_images": 4,
+               "accuracy": {"clean": {"no_defence": 75.0, "diffdefense": 50.0},
+                            "pgd": {"white": {"no_defence": 0.0, "diffdefense": 25.0}}}}
+    lines = report.datasets_markdown({"MNIST": TABLE1, "FashionMNIST": fashion}).splitlines()
+    assert lines[0] == "| Attack | Setting | MNIST: no defence | MNIST: DiffDefense | FashionMNIST: no defence | FashionMNIST: DiffDefense |"
+    assert lines[2] == "| Clean | – | 100.0 | 75.0 | 75.0 | 50.0 |"
+    assert lines[3] == "| FGSM | white-box | 25.0 | 50.0 | – | – |"
+    assert lines[4] == "| PGD | white-box | – | – | 0.0 | 25.0 |"
 
 
 class Blur:

@@ -18,6 +18,7 @@ ATTACKS: dict[str, Callable[..., Attack]] = {}
 
 
 def register(name: str):
+    """Decorator: add the decorated builder `builder(model, **settings) -> Attack` to ATTACKS as `name`."""
     def add(builder):
         ATTACKS[name] = builder
         return builder

@@ -8,6 +8,7 @@ from art.estimators.classification import PyTorchClassifier
 
 
 def art_classifier(model: torch.nn.Module, input_shape=(1, 28, 28), nb_classes: int = 10) -> PyTorchClassifier:
+    """`model` (logits, [0, 1] inputs) wrapped as ART's PyTorchClassifier on the model's device."""
     device = next(model.parameters()).device
     return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=input_shape,
                              nb_classes=nb_classes, clip_values=(0.0, 1.0),
@@ -15,5 +16,6 @@ def art_classifier(model: torch.nn.Module, input_shape=(1, 28, 28), nb_classes: 
 
 
 def run_art(attack, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`attack.generate` on tensors: the adversarial images come back on the input's device, in [0, 1]."""
     adv = attack.generate(x=images.detach().cpu().numpy().astype(np.float32), y=labels.cpu().numpy())
     return torch.from_numpy(adv).to(images.device).clamp(0, 1)

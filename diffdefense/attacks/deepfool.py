@@ -19,6 +19,8 @@ TOLERANCE = 1e-7  # ART's tol (10e-8)
 
 
 def deepfool(model, images, labels, *, max_iter: int, epsilon: float, nb_grads: int) -> torch.Tensor:
+    """Batched DeepFool as in ART: for each still-correct image, step to the nearest linearised boundary
+    among the `nb_grads` top classes, up to `max_iter` times, then overshoot by (1 + epsilon)."""
     adversarial = images.clone()
     with torch.no_grad():
         active = model(images).argmax(1) == labels
@@ -50,6 +52,7 @@ def deepfool(model, images, labels, *, max_iter: int, epsilon: float, nb_grads: 
 
 @register("deepfool")
 def build(model, max_iter: int = 100, epsilon: float = 1e-6, nb_grads: int = 10):
+    """DeepFool (Moosavi-Dezfooli et al., 2016) against `model` with ART's defaults."""
     check_int_range("attack.deepfool.max_iter", max_iter, 1)
     check_positive("attack.deepfool.epsilon", epsilon, allow_zero=True)
     check_int_range("attack.deepfool.nb_grads", nb_grads, 1)

@@ -13,6 +13,7 @@ from . import register
 @register("elasticnet")
 def build(model, confidence: float = 0.0, learning_rate: float = 0.01, binary_search_steps: int = 9,
           max_iter: int = 100, beta: float = 0.001, initial_const: float = 0.001):
+    """EAD with elastic-net decision rule against `model` (ART's parameter names)."""
     check_positive("attack.elasticnet.confidence", confidence, allow_zero=True)
     check_positive("attack.elasticnet.learning_rate", learning_rate)
     check_int_range("attack.elasticnet.binary_search_steps", binary_search_steps, 1)

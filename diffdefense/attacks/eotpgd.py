@@ -8,6 +8,7 @@ from . import register
 
 @register("eotpgd")
 def build(model, eps: float = 0.3, step: float = 2 / 255, steps: int = 20, eot_samples: int = 10):
+    """EOT+PGD against `model`: L-inf radius eps, `steps` steps of size `step`, `eot_samples` gradients per step."""
     check_positive("attack.eotpgd.eps", eps, allow_zero=True)
     check_positive("attack.eotpgd.step", step)
     check_int_range("attack.eotpgd.steps", steps, 1)

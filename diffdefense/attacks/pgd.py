@@ -12,6 +12,7 @@ from . import register
 
 @register("pgd")
 def build(model, eps: float = 0.3, step: float = 0.01, steps: int = 20, restarts: int = 5):
+    """L-inf PGD against `model`: radius eps, `steps` steps of size `step`, `restarts` random starts."""
     check_positive("attack.pgd.eps", eps, allow_zero=True)
     check_positive("attack.pgd.step", step)
     check_int_range("attack.pgd.steps", steps, 1)

@@ -11,6 +11,7 @@ from .art_bridge import art_classifier, run_art
 @register("square")
 def build(model, eps: float = 0.3, max_iter: int = 100, p_init: float = 0.8, restarts: int = 1,
           batch_size: int = 128):
+    """Square Attack (L-inf, radius eps) against `model`, `max_iter` queries per restart."""
     check_positive("attack.square.eps", eps, allow_zero=True)
     check_int_range("attack.square.max_iter", max_iter, 1)
     check_positive("attack.square.p_init", p_init)

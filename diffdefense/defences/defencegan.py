@@ -22,11 +22,15 @@ import torch
 from torch import nn
 
 from ..errors import UsageError, check_int_range, check_positive
-from ..progress import progress
-from .base import Purified
+from .base import Purified, purify_in_chunks
 
 
 class DefenceGAN:
+    """Defense-GAN as a defence: `defence(images)` returns G(z*) for the best of R starts and its MSE.
+
+    L: gradient steps per start; R: random starts per image; lr, momentum, decay: the step schedule
+    (see the module docstring); seed: per-image seeds of the starts; batch_size: images per generator call."""
+
     def __init__(self, generator: nn.Module, *, L: int = 200, R: int = 10, lr: float = 10.0,
                  momentum: float = 0.7, decay: float = 0.1, seed: int = 0, batch_size: int = 64,
                  progress: bool = False):
@@ -48,18 +52,13 @@ class DefenceGAN:
 
     @property
     def device(self) -> torch.device:
+        """Where the generator is, and so where reconstruction runs."""
         return next(self.generator.parameters()).device
 
     def __call__(self, images: torch.Tensor) -> Purified:
         """Purify `images` (N x 1 x H x W in [0, 1]) in chunks of `batch_size` images."""
-        outputs, errors = [], []
-        chunks = range(0, len(images), self.batch_size)
-        for start in progress(chunks, desc="Defense-GAN", unit="batch", disable=not self.progress):
-            chunk = images[start:start + self.batch_size].to(self.device)
-            out, err = self.reconstruct(chunk, first_index=start)
-            outputs.append(out.cpu())
-            errors.append(err.cpu())
-        return Purified(torch.cat(outputs), torch.cat(errors))
+        return purify_in_chunks(self.reconstruct, images, batch_size=self.batch_size, device=self.device,
+                                desc="Defense-GAN", show_progress=self.progress)
 
     def start_points(self, n: int, first_index: int = 0) -> torch.Tensor:
         """The R random starts of images first_index..first_index+n-1, (n R) x latent_dim, image-major.

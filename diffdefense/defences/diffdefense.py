@@ -15,16 +15,39 @@ from __future__ import annotations
 import math
 
 import torch
-from ..progress import progress
 
 from ..diffusion import LinearSchedule
 from ..errors import check_int_range, check_one_of, check_positive
-from .base import Purified
+from .base import Purified, purify_in_chunks
 
 VARIANTS = ("code", "paper")
 
 
+class Adam:
+    """torch.optim.Adam's update for one tensor, written out of place so that a full-gradient attack
+    can differentiate through it (torch.optim updates parameters in place)."""
+
+    def __init__(self, betas: tuple[float, float], eps: float = 1e-8):
+        self.beta1, self.beta2, self.eps = betas[0], betas[1], eps
+        self.m = self.v = 0.0
+        self.steps = 0
+
+    def step(self, z: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Tensor:
+        """z after one Adam step along `grad` with learning rate `lr`."""
+        self.steps += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
+        self.v = self.beta2 * self.v + (1 - self.beta2) * grad * grad
+        denom = self.v.sqrt() / math.sqrt(1 - self.beta2 ** self.steps) + self.eps
+        return z - lr / (1 - self.beta1 ** self.steps) * self.m / denom
+
+
 class DiffDefense:
+    """Algorithm 1 as a defence: `defence(images)` returns the best of R reconstructions per image and its MSE.
+
+    L: optimisation steps on z_T; R: random starts per image; t_star: reverse-process steps (T*);
+    lr, lr_restart, decay: the step-size schedule (see the module docstring); seed: per-image noise seeds;
+    batch_size: images reconstructed together (bounds peak memory)."""
+
     def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, *, variant: str = "code",
                  L: int = 4, R: int = 5, t_star: int = 15, lr: float = 0.02, lr_restart: float = 25.0,
                  decay: float = 0.1, code_beta_start: float = 1e-4, code_beta_end: float = 0.02,
@@ -48,22 +71,26 @@ class DiffDefense:
 
     @property
     def device(self) -> torch.device:
+        """Where the U-Net is, and so where reconstruction runs."""
         return next(self.unet.parameters()).device
 
     def __call__(self, images: torch.Tensor) -> Purified:
         """Purify `images` (N x 1 x H x W in [0, 1]) in chunks of `batch_size` images."""
-        outputs, errors = [], []
-        chunks = range(0, len(images), self.batch_size)
-        for start in progress(chunks, desc="DiffDefense", unit="batch", disable=not self.progress):
-            chunk = images[start:start + self.batch_size].to(self.device)
-            out, err = self.reconstruct(chunk, first_index=start)
-            outputs.append(out.cpu())
-            errors.append(err.cpu())
-        return Purified(torch.cat(outputs), torch.cat(errors))
+        return purify_in_chunks(self.reconstruct, images, batch_size=self.batch_size, device=self.device,
+                                desc="DiffDefense", show_progress=self.progress)
 
-    def reconstruct(self, target: torch.Tensor, first_index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def purify_with_graph(self, images: torch.Tensor) -> Purified:
+        """The same reconstructions, differentiable with respect to `images` through the L updates and
+        the U-Net (for full-gradient attacks; several times the memory and time of a plain call)."""
+        with torch.enable_grad():
+            out, err = self.reconstruct(images.to(self.device), keep_graph=True)
+        return Purified(out, err.detach())
+
+    def reconstruct(self, target: torch.Tensor, first_index: int = 0,
+                    keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Algorithm 1 for a batch of images. Randomness comes from one generator per image, seeded by
-        (seed, image index), so an image's reconstruction does not depend on the batch it is in."""
+        (seed, image index), so an image's reconstruction does not depend on the batch it is in.
+        With `keep_graph` the returned images stay differentiable with respect to `target`."""
         n, R = len(target), self.R
         gens = [torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + first_index + i) for i in range(n)]
         shape = (R,) + tuple(target.shape[1:])
@@ -73,37 +100,48 @@ class DiffDefense:
 
         z = draw().requires_grad_(True)
         targets = target.repeat_interleave(R, 0)
-        adam = torch.optim.Adam([z], lr=self.lr, betas=(0.5, 0.999)) if self.variant == "code" else None
+        adam = Adam(betas=(0.5, 0.999)) if self.variant == "code" else None
         rate_decay = self.decay ** (1 / math.ceil(0.8 * self.L))
-        step_size = self.lr
         for i in range(self.L):
-            x_r = self.generate(z, draw)
+            # The defence's own gradient is taken with respect to `start`; with keep_graph the U-Net is
+            # fed the trajectory of z, a different autograd node with the same values (see generate).
+            start = z.clone() if keep_graph else z
+            x_r = self.generate(start, draw, twin=z if keep_graph else None)
             mse = (x_r - targets).pow(2).flatten(1).mean(1)
             if i == self.L - 1:
                 break  # the last update could not change the returned reconstruction
-            grad, = torch.autograd.grad(mse.sum(), z)
-            with torch.no_grad():
-                if adam is not None:
-                    z.grad = grad
-                    adam.step()
-                    for group in adam.param_groups:
-                        group["lr"] = self.lr_restart * rate_decay ** (i + 1)
-                else:
-                    step_size *= rate_decay
-                    z -= step_size * grad
+            grad, = torch.autograd.grad(mse.sum(), start, create_graph=keep_graph)
+            if adam is not None:
+                z = adam.step(z, grad, self.lr if i == 0 else self.lr_restart * rate_decay ** i)
+            else:
+                z = z - self.lr * rate_decay ** (i + 1) * grad
+            if not keep_graph:
+                z = z.detach().requires_grad_(True)
         best = mse.detach().view(n, R).argmin(1)
         rows = torch.arange(n, device=self.device) * R + best
-        return x_r.detach()[rows].clamp(0, 1), mse.detach()[rows]
+        x_r = x_r if keep_graph else x_r.detach()
+        return x_r[rows].clamp(0, 1), mse.detach()[rows]
 
-    def generate(self, z: torch.Tensor, draw_noise) -> torch.Tensor:
-        """Run the reverse process from z_T = z; differentiable in z."""
+    def generate(self, z: torch.Tensor, draw_noise, twin: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the reverse process from z_T = z; differentiable in z.
+
+        In the "code" variant the U-Net is frozen: the gradient with respect to z reaches it only through
+        the step coefficients. `twin` (the same values as z, another autograd node) is for full-gradient
+        attacks: the U-Net is then fed twin's trajectory, so gradients with respect to z stay the
+        frozen ones while gradients with respect to what twin depends on (the attacked image) also flow
+        through the U-Net."""
+        shadow = twin
         for k in reversed(range(self.t_star)):
             t = torch.tensor(k, device=z.device)  # one step for the whole batch: time MLPs run once
             noise = draw_noise()
-            if self.variant == "code":
-                with torch.inference_mode():  # frozen U-Net: the gradient reaches z only through the step
+            if self.variant == "paper":
+                z = self.schedule.ancestral_step(z, self.unet(z, t), k, noise)
+            elif shadow is None:
+                with torch.inference_mode():
                     eps = self.unet(z.detach(), t)
                 z = self.schedule.ddim_step(z, eps, k, noise)
             else:
-                z = self.schedule.ancestral_step(z, self.unet(z, t), k, noise)
+                eps = self.unet(shadow, t)
+                z = self.schedule.ddim_step(z, eps, k, noise)
+                shadow = self.schedule.ddim_step(shadow, eps, k, noise)
         return torch.sigmoid(z) if self.variant == "code" else z

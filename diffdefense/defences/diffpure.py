@@ -9,11 +9,13 @@ import torch
 
 from ..diffusion import LinearSchedule
 from ..errors import check_int_range
-from ..progress import progress
-from .base import Purified
+from .base import Purified, purify_in_chunks
 
 
 class DiffPure:
+    """DiffPure-style purification as a defence. t_star: diffusion steps (forward, then back);
+    seed: per-image noise seeds; batch_size: images per U-Net call."""
+
     def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, seed: int = 0,
                  batch_size: int = 64, progress: bool = False):
         check_int_range("defend.diffpure.t_star", t_star, 1, schedule.num_steps)
@@ -25,20 +27,29 @@ class DiffPure:
 
     @property
     def device(self) -> torch.device:
+        """Where the U-Net is, and so where reconstruction runs."""
         return next(self.unet.parameters()).device
 
     def __call__(self, images: torch.Tensor) -> Purified:
-        outputs = []
-        for start in progress(range(0, len(images), self.batch_size), desc="DiffPure", unit="batch",
-                              disable=not self.progress):
-            outputs.append(self.purify(images[start:start + self.batch_size].to(self.device), start).cpu())
-        out = torch.cat(outputs)
-        return Purified(out, (out - images).pow(2).flatten(1).mean(1))
+        """Purify `images` (N x 1 x H x W in [0, 1]) in chunks of `batch_size` images."""
+        return purify_in_chunks(self.reconstruct, images, batch_size=self.batch_size, device=self.device,
+                                desc="DiffPure", show_progress=self.progress)
 
-    @torch.no_grad()
-    def purify(self, x: torch.Tensor, first_index: int = 0) -> torch.Tensor:
+    def purify_with_graph(self, images: torch.Tensor) -> Purified:
+        """The same purification, differentiable with respect to `images` through the U-Net calls."""
+        out, err = self.reconstruct(images.to(self.device), keep_graph=True)
+        return Purified(out, err.detach())
+
+    def reconstruct(self, x: torch.Tensor, first_index: int = 0,
+                    keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward-diffuse to step index t*-1, then reverse to 0; noise from one generator per image
-        (seeded by seed and image index), so results do not depend on batching."""
+        (seeded by seed and image index), so results do not depend on batching. Returns the purified
+        images and their per-image MSE to `x`."""
+        with torch.set_grad_enabled(keep_graph):
+            out = self._purify(x, first_index)
+            return out, (out - x).pow(2).flatten(1).mean(1)
+
+    def _purify(self, x: torch.Tensor, first_index: int) -> torch.Tensor:
         gens = [torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + first_index + i) for i in range(len(x))]
 
         def draw():

@@ -18,7 +18,12 @@ class NoDefence:
     """The identity: the classifier sees its input (reconstruction error 0)."""
 
     def __call__(self, images: torch.Tensor) -> Purified:
+        """The input, unchanged (a copy)."""
         return _purified(images, images.clone())
+
+    def purify_with_graph(self, images: torch.Tensor) -> Purified:
+        """The input itself, so gradients pass straight through."""
+        return _purified(images, images)
 
 
 class Binarize:
@@ -30,4 +35,5 @@ class Binarize:
         self.threshold = threshold
 
     def __call__(self, images: torch.Tensor) -> Purified:
+        """Each pixel rounded to 0 or 1 at `threshold`."""
         return _purified(images, (images > self.threshold).to(images.dtype))

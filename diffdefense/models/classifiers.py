@@ -17,6 +17,7 @@ class ClassifierA(nn.Module):
         )
 
     def forward(self, x):
+        """Logits (N x num_classes) for images x (N x 1 x 28 x 28 in [0, 1])."""
         return self.net(x)
 
 
@@ -35,4 +36,5 @@ class ClassifierB(nn.Module):
         )
 
     def forward(self, x):
+        """Logits (N x num_classes) for images x (N x 1 x 28 x 28 in [0, 1])."""
         return self.net(x)

@@ -27,6 +27,8 @@ from . import load_weights, save_weights
 
 
 class Generator(nn.Module):
+    """G(z): latent vectors (N x latent_dim) to images (N x 1 x 28 x 28 in [0, 1]); see the module docstring."""
+
     def __init__(self, latent_dim: int = 128, width: int = 32):
         super().__init__()
         check_int_range("train_gan.latent_dim", latent_dim, 1)
@@ -42,6 +44,7 @@ class Generator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images for latents z."""
         return self.net(self.fc(z).view(len(z), 2 * self.width, 7, 7))
 
 
@@ -58,6 +61,7 @@ class Critic(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One logit (DCGAN) or score (WGAN-GP) per image."""
         return self.net(x).squeeze(1)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 
 def sinusoidal_table(num_steps: int, dim: int) -> torch.Tensor:
+    """Transformer-style sinusoidal embeddings of the step indices 0..num_steps-1 (num_steps x dim)."""
     position = torch.arange(num_steps, dtype=torch.float32)[:, None]
     freqs = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
     table = torch.zeros(num_steps, dim)
@@ -24,6 +25,8 @@ def sinusoidal_table(num_steps: int, dim: int) -> torch.Tensor:
 
 
 class Block(nn.Module):
+    """LayerNorm (over C x H x W, as in the authors' code) -> 3x3 conv -> SiLU."""
+
     def __init__(self, channels_in: int, channels_out: int, size: int, normalize: bool = True):
         super().__init__()
         self.norm = nn.LayerNorm([channels_in, size, size]) if normalize else nn.Identity()
@@ -31,6 +34,7 @@ class Block(nn.Module):
         self.act = nn.SiLU()
 
     def forward(self, x):
+        """The block applied to feature maps x (N x channels_in x size x size)."""
         return self.act(self.conv(self.norm(x)))
 
 
@@ -69,6 +73,7 @@ class UNet(nn.Module):
         self.conv_out = nn.Conv2d(10, 1, 5)  # 32 -> 28
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Predicted noise eps_theta(x_t, t), the shape of x."""
         emb = self.time_table[t]
         h1 = self.down_block1(_add_time(self.pad_in(x), self.te1(emb)))
         h2 = self.down_block2(_add_time(self.down1(h1), self.te2(emb)))

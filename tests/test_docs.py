@@ -1,0 +1,22 @@
+"""The library's public API is documented: every public module, class and function has a docstring."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "diffdefense"
+
+
+def test_every_public_module_class_and_function_has_a_docstring():
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        if path.name != "__init__.py" and not ast.get_docstring(tree):
+            missing.append(f"{path.relative_to(PACKAGE.parent)} (module)")
+        # Top-level definitions and class members; closures inside functions are private by nature.
+        scopes = [tree] + [node for node in tree.body if isinstance(node, ast.ClassDef)]
+        for scope in scopes:
+            for node in scope.body:
+                if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                        and not node.name.startswith("_") and not ast.get_docstring(node)):
+                    missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    assert not missing, "public API without a docstring:\n" + "\n".join(missing)
