@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from . import paper
 
 ATTACK_NAMES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "deepfool": "DeepFool", "eotpgd": "EOT+PGD",
@@ -22,11 +24,17 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def paper_header(header: list[str], has_reference: bool) -> list[str]:
+    """`header` as is where the paper has numbers for this run, else without its "(paper...)" notes."""
+    return header if has_reference else [re.sub(r" \(paper[^)]*\)", "", h) for h in header]
+
+
 def table1_markdown(table1: dict) -> str:
     """Accuracy of A (%), ours with the paper's in brackets, per attack and setting."""
     accuracy, reference = table1["accuracy"], paper.TABLE1.get(table1["dataset"], {})
     defences = [d for d in accuracy["clean"] if d != "no_defence"]
-    header = ["Attack", "Setting", "No defence (paper)"] + [f"{DEFENCE_NAMES.get(d, d)} (paper)" for d in defences]
+    header = paper_header(["Attack", "Setting", "No defence (paper)"]
+                          + [f"{DEFENCE_NAMES.get(d, d)} (paper)" for d in defences], bool(reference))
     rows = []
     for attack, by_box in accuracy.items():
         boxes = {"clean": by_box} if attack == "clean" else by_box
@@ -56,7 +64,8 @@ def datasets_markdown(table1s: dict[str, dict]) -> str:
 
 def table2_markdown(table2: dict) -> str:
     """Per attack: accuracy without defence, with DiffDefense, of the adversarially trained A (paper in brackets)."""
-    header = ["Attack", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)", "Images"]
+    header = paper_header(["Attack", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)", "Images"],
+                          any(v is not None for row in table2.values() for v in row["paper"].values()))
     rows = []
     for attack, row in table2.items():
         ref = row["paper"]
@@ -73,8 +82,9 @@ def table3_markdown(table3: dict) -> str:
     rows = table3["rows"]
     ours = [r["seconds_per_image"] for r in rows if r["defence"] == "diffdefense"]
     unit = max(ours) if ours else None
-    header = ["Method", "L", "R", "Accuracy % (paper)", "s / image (paper, GPU)"] + (
-        ["Time vs DiffDefense (paper)"] if unit else [])
+    header = paper_header(["Method", "L", "R", "Accuracy % (paper)", "s / image (paper, GPU)"]
+                          + (["Time vs DiffDefense (paper)"] if unit else []),
+                          any(r["paper_accuracy"] is not None for r in rows))
     paper_unit = max((r["paper_seconds_per_image"] for r in rows
                       if r["defence"] == "diffdefense" and r["paper_seconds_per_image"]), default=None)
     body = []

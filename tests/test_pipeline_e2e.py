@@ -113,6 +113,9 @@ def test_table3_ablation_grids_and_report(tiny_run):
         assert heading in report
     assert "| FGSM | white-box |" in report and "| Defense-GAN | 3 | 2 |" in report
     assert "](../plots/roc.png)" in report and "](../plots/grids/fgsm-white.png)" in report
+    # The committed FashionMNIST run (results/) is shown beside this MNIST run's Table 1.
+    assert "## Table 1 beside the other datasets' runs (FashionMNIST)" in report
+    assert "| Attack | Setting | MNIST: no defence | MNIST: DiffDefense | FashionMNIST: no defence |" in report
 
 
 def test_readme_python_example_runs_on_the_pipeline_outputs(tiny_run):

@@ -59,6 +59,12 @@ def test_adaptive_table_has_one_row_per_defence():
     assert lines[4] == "| DiffDefense | 95 | 40 | 30 | 25 |"
 
 
+def test_headers_drop_the_paper_where_it_has_no_numbers():
+    fashion = TABLE1 | {"dataset": "FashionMNIST"}
+    assert report.table1_markdown(fashion).splitlines()[0] == "| Attack | Setting | No defence | DiffDefense |"
+    assert report.paper_header(["Accuracy % (paper)", "s / image (paper, GPU)"], False) == ["Accuracy %", "s / image"]
+
+
 def test_datasets_side_by_side():
     fashion = {"dataset": "FashionMNIST", "test_images": 4,
                "accuracy": {"clean": {"no_defence": 75.0, "diffdefense": 50.0},
