@@ -82,7 +82,8 @@ def timed(mode: str, args, queue):
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else \
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put((seconds, peak, out))
+    # a numpy copy, not a shared-memory tensor: the child may exit before the parent attaches to it
+    queue.put((seconds, peak, out.cpu().numpy()))
 
 
 def run(mode, args):
@@ -90,9 +91,9 @@ def run(mode, args):
     queue = ctx.Queue()
     process = ctx.Process(target=timed, args=(mode, args, queue))
     process.start()
-    result = queue.get()
+    seconds, peak, out = queue.get()
     process.join()
-    return result
+    return seconds, peak, torch.from_numpy(out)
 
 
 def matmul_flops(device, size=2048, repeats=10) -> float:
