@@ -9,13 +9,14 @@ from torch import nn
 
 from .evaluation import timed_accuracy
 from .progress import progress
+from .statistics import CONFIDENCE
 
 
 def sweep(build: Callable[[dict], object], classifier: nn.Module, sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
-          base: dict, grid: dict[str, list]) -> list[dict]:
+          base: dict, grid: dict[str, list], confidence: float = CONFIDENCE) -> list[dict]:
     """Vary each setting in `grid` over its values, the others held at `base`, and measure the defence
     (built by `build(settings)`) on every set. A point shared by several sweeps (the base) runs once.
-    Returns rows: varied, value, set, accuracy, seconds_per_image, recon_error."""
+    Returns rows: varied, value, set, accuracy, images, ci_low, ci_high, seconds_per_image, recon_error."""
     measured: dict[tuple, dict] = {}
     rows = []
     points = [(name, value) for name, values in grid.items() for value in values]
@@ -24,7 +25,7 @@ def sweep(build: Callable[[dict], object], classifier: nn.Module, sets: dict[str
         key = tuple(sorted(settings.items()))
         if key not in measured:
             defence = build(settings)
-            measured[key] = {s: timed_accuracy(defence, classifier, images, labels)
+            measured[key] = {s: timed_accuracy(defence, classifier, images, labels, confidence)
                              for s, (images, labels) in sets.items()}
         rows += [{"varied": name, "value": value, "set": s} | result for s, result in measured[key].items()]
     return rows

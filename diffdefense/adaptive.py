@@ -52,7 +52,6 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     return best
 
 
-def robust_accuracy(correct: dict[str, torch.Tensor]) -> float:
-    """Percentage of points that every attack in `correct` (name -> bool per point) leaves correct."""
-    stacked = torch.stack([c.bool() for c in correct.values()])
-    return 100.0 * stacked.all(0).float().mean().item()
+def robust_correct(correct: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per point, whether every attack in `correct` (name -> bool per point) leaves it correct."""
+    return torch.stack([c.bool() for c in correct.values()]).all(0)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import yaml
 
 from .errors import UsageError
+from .params import validate
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
-    """The pipeline's params file as a dict."""
-    with open(path) as f:
-        return yaml.safe_load(f)
+    """The pipeline's params file as a dict, checked as a whole (diffdefense.params)."""
+    try:
+        with open(path) as f:
+            params = yaml.safe_load(f)
+    except OSError as exc:
+        raise UsageError(f"cannot read {Path(path).resolve()}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+    return validate(params)
 
 
 def section(params: dict, *keys: str):
@@ -26,8 +34,15 @@ def section(params: dict, *keys: str):
     return node
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so atomic writers remove their temporary files
+
+
 def run_stage(main) -> None:
-    """Run a stage's main(); bad input exits with status 2 and one line on stderr."""
+    """Run a stage's main(); bad input exits with status 2 and one line on stderr. SIGTERM unwinds the
+    stack like SIGINT, so no temporary output is left behind (SIGKILL's leftovers are ignored by DVC:
+    see io.TMP_SUFFIX and .dvcignore)."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except UsageError as exc:

@@ -11,13 +11,14 @@ import hashlib
 import os
 import shutil
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import UsageError, check_one_of
+from .errors import UsageError, check_int_range, check_one_of
 from .io import atomic_path
 
 MIRROR_ENV = "DIFFDEFENSE_DATA_MIRROR"
@@ -88,22 +89,66 @@ def spec(dataset: str) -> DatasetSpec:
     return DATASETS[dataset]
 
 
-def verify(path: Path, raw: RawFile) -> None:
-    """Raise UsageError unless `path` matches its published checksum."""
+MAX_DECOMPRESSED_BYTES = 256 * 2**20  # the largest raw file (train images) is 47 MB; a cap stops a gzip bomb
+CHUNK = 2**20
+
+
+def verify(path: Path, raw: RawFile, shown: str | Path | None = None) -> None:
+    """Raise UsageError unless `path` matches its published checksum. The file is hashed while it is
+    streamed (decompressed for sha256, with a size cap); errors name `shown` (default: `path`)."""
+    shown = shown or path
     if raw.sha256 is not None:
-        with gzip.open(path, "rb") as f:
-            digest, expected, what = hashlib.sha256(f.read()).hexdigest(), raw.sha256, "sha256 of decompressed data"
+        digest, expected, what = hashlib.sha256(), raw.sha256, "sha256 of decompressed data"
+        size = 0
+        try:
+            with gzip.open(path, "rb") as f:
+                while chunk := f.read(CHUNK):
+                    size += len(chunk)
+                    if size > MAX_DECOMPRESSED_BYTES:
+                        raise UsageError(f"{shown} decompresses to more than {MAX_DECOMPRESSED_BYTES >> 20} MiB; "
+                                         "it is not the published file")
+                    digest.update(chunk)
+        except (EOFError, OSError, zlib.error) as exc:  # truncated, not gzip, or corrupt deflate data
+            raise UsageError(f"{shown} is not a readable gzip file ({exc or type(exc).__name__}); "
+                             "replace it with the published file") from exc
     else:
-        digest, expected, what = hashlib.md5(path.read_bytes()).hexdigest(), raw.gz_md5, "md5 of the .gz"
-    if digest != expected:
-        raise UsageError(f"checksum mismatch for {path} ({what}): got {digest}, expected {expected}; "
+        digest, expected, what = hashlib.md5(), raw.gz_md5, "md5 of the .gz"
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+    if digest.hexdigest() != expected:
+        raise UsageError(f"checksum mismatch for {shown} ({what}): got {digest.hexdigest()}, expected {expected}; "
                          "the file is corrupt or not the published one")
 
 
-def fetch(dataset: str, dest: Path, mirror: str | None = None, splits: tuple[str, ...] = ("train", "test")) -> list[Path]:
-    """Copy (from `mirror`) or download the raw files of `dataset` into `dest/<Name>/raw/`, verified."""
+def mirror_root(mirror: str | Path | None = None) -> Path | None:
+    """The local mirror folder (`mirror`, else $DIFFDEFENSE_DATA_MIRROR) as an absolute path, or None.
+
+    A relative path is taken from the project root, also inside a queued experiment (`dvc exp run
+    --queue` runs in <root>/.dvc/tmp/exps/<run>/, where the relative path would point nowhere)."""
+    value = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        cwd = Path.cwd()
+        parts = cwd.parts
+        base = next((Path(*parts[:i]) for i in range(len(parts) - 2) if parts[i:i + 3] == (".dvc", "tmp", "exps")),
+                    cwd)
+        path = base / path
+    path = path.resolve()
+    if not path.is_dir():
+        raise UsageError(f"the local mirror {MIRROR_ENV}={value} is not a folder ({path}); point it at a folder in "
+                         "torchvision's <Name>/raw/ layout, or unset it to download")
+    return path
+
+
+def fetch(dataset: str, dest: Path, mirror: str | Path | None = None,
+          splits: tuple[str, ...] = ("train", "test")) -> list[Path]:
+    """Copy (from `mirror`, default $DIFFDEFENSE_DATA_MIRROR) or download the raw files of `dataset` into
+    `dest/<Name>/raw/`, verified."""
     spec_ = spec(dataset)
-    mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
+    root = mirror_root(mirror)
     out_dir = Path(dest) / dataset / "raw"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -112,15 +157,16 @@ def fetch(dataset: str, dest: Path, mirror: str | None = None, splits: tuple[str
             continue
         target = out_dir / raw.name
         with atomic_path(target) as tmp:
-            if mirror:
-                source = Path(mirror) / dataset / "raw" / raw.name
-                if not source.exists():
-                    raise UsageError(f"{source} is missing from the local mirror {MIRROR_ENV}={mirror}; "
+            if root:
+                source = root / dataset / "raw" / raw.name
+                if not source.is_file():
+                    raise UsageError(f"{source} is missing from the local mirror {MIRROR_ENV}={root}; "
                                      f"unset {MIRROR_ENV} on a machine with internet to download {dataset}")
+                verify(source, raw)
                 shutil.copyfile(source, tmp)
             else:
                 _download(spec_.urls, raw.name, tmp)
-            verify(tmp, raw)
+                verify(tmp, raw, shown=f"the downloaded {raw.name}")
         written.append(target)
     return written
 
@@ -139,8 +185,12 @@ def _download(urls: tuple[str, ...], name: str, target: Path) -> None:
 
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file (gzipped) into a numpy array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (EOFError, OSError, zlib.error) as exc:
+        raise UsageError(f"{path} is not a readable gzip file ({exc or type(exc).__name__}); "
+                         "rerun `dvc repro -f download`") from exc
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
@@ -160,8 +210,18 @@ def load_split(raw_root: str | Path, dataset: str, split: str) -> tuple[torch.Te
     return images, labels
 
 
-def subset(n_total: int, size: int, seed: int) -> torch.Tensor:
-    """Indices of a seeded random subset (size 0 means all)."""
-    if size == 0 or size >= n_total:
+def training_split(raw_root: str | Path, data: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images and labels every training stage uses: params `data` (dataset, and a seeded
+    subset of train_size images, 0 = all). The test split is never part of it."""
+    images, labels = load_split(raw_root, data["dataset"], "train")
+    idx = subset(len(images), data["train_size"], data["seed"], "data.train_size")
+    return images[idx], labels[idx]
+
+
+def subset(n_total: int, size: int, seed: int, param: str = "size") -> torch.Tensor:
+    """Indices of a seeded random subset of `size` of `n_total` items (size 0 means all); a size larger
+    than `n_total` is a UsageError naming `param`."""
+    check_int_range(param, size, 0, n_total)
+    if size == 0 or size == n_total:
         return torch.arange(n_total)
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:size].sort().values

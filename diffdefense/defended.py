@@ -24,14 +24,20 @@ DIFFDEFENSE_DEFAULTS = dict(variant="code", L=4, R=5, t_star=15, lr=0.02, lr_res
 GRADIENTS = ("bpda", "full")
 
 
-def check_images(images, name: str = "images") -> None:
-    """Reject anything but a float tensor N x C x H x W with finite values in [0, 1], saying what was expected."""
+def check_images(images, name: str = "images", shape: tuple[int, ...] | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+    """Reject anything but a non-empty `dtype` tensor N x C x H x W (C x H x W = `shape`, if given) with
+    finite values in [0, 1], saying in one line what was expected."""
+    expected = "N x " + (" x ".join(map(str, shape)) if shape else "C x H x W")
     if not isinstance(images, torch.Tensor):
-        raise UsageError(f"{name} must be a torch.Tensor of shape N x C x H x W in [0, 1], got {type(images).__name__}")
-    if images.dim() != 4:
-        raise UsageError(f"{name} must have 4 dimensions (N x C x H x W), got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise UsageError(f"{name} must be a floating-point tensor with values in [0, 1], got {images.dtype}")
+        raise UsageError(f"{name} must be a torch.Tensor of shape {expected} in [0, 1], got {type(images).__name__}")
+    if images.dim() != 4 or (shape is not None and tuple(images.shape[1:]) != tuple(shape)):
+        raise UsageError(f"{name} must have shape {expected}, got {tuple(images.shape)}")
+    if len(images) == 0:
+        raise UsageError(f"{name} is an empty batch (shape {tuple(images.shape)}); pass at least one image")
+    if images.dtype != dtype:
+        raise UsageError(f"{name} must be {str(dtype).removeprefix('torch.')} (the model's dtype) with values in "
+                         f"[0, 1], got {str(images.dtype).removeprefix('torch.')}")
     if not torch.isfinite(images).all():
         raise UsageError(f"{name} contains NaN or infinite values; expected finite values in [0, 1]")
     low, high = images.min().item(), images.max().item()
@@ -60,6 +66,9 @@ class DefendedClassifier(nn.Module):
                              f"{type(defence).__name__} is not, so use gradient='bpda'")
         self.classifier = classifier.eval()
         self.defence, self.gradient = defence, gradient
+        # the shape the purifier (else the classifier) is built for, if it says
+        self.image_shape = getattr(defence, "image_shape", None) or getattr(classifier, "image_shape", None)
+        self.dtype = next(classifier.parameters()).dtype
         self.last_recon_error: torch.Tensor | None = None
 
     def redraw(self, seed: int) -> None:
@@ -69,7 +78,7 @@ class DefendedClassifier(nn.Module):
 
     def purify(self, images: torch.Tensor) -> Purified:
         """Purified images (on the input's device) and per-image reconstruction errors."""
-        check_images(images)
+        check_images(images, shape=self.image_shape, dtype=self.dtype)
         with torch.enable_grad():  # DiffDefense and Defense-GAN optimise latents even when the caller is in no_grad
             purified = self.defence(images.detach())
         return Purified(purified.images.to(images.device), purified.recon_error.to(images.device))
@@ -77,7 +86,7 @@ class DefendedClassifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of the classifier on the purified `images` (N x C x H x W in [0, 1])."""
         if self.gradient == "full" and torch.is_grad_enabled() and images.requires_grad:
-            check_images(images)
+            check_images(images, shape=self.image_shape, dtype=self.dtype)
             purified = self.defence.purify_with_graph(images)
             self.last_recon_error = purified.recon_error.to(images.device)
             return self.classifier(purified.images.to(images.device))
@@ -125,4 +134,7 @@ def detection_threshold(clean_errors: torch.Tensor, false_positive_rate: float =
     `false_positive_rate` of the given clean images would be flagged."""
     if not 0 < false_positive_rate < 1:
         raise UsageError(f"false_positive_rate={false_positive_rate!r} is out of range; expected a number in (0, 1)")
+    if not isinstance(clean_errors, torch.Tensor) or clean_errors.dim() != 1 or len(clean_errors) == 0:
+        shape = tuple(clean_errors.shape) if isinstance(clean_errors, torch.Tensor) else type(clean_errors).__name__
+        raise UsageError(f"clean_errors must be a non-empty 1-D tensor of per-image errors, got {shape}")
     return float(np.quantile(clean_errors.detach().cpu().numpy(), 1 - false_positive_rate))

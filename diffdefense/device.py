@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .errors import check_one_of
+from .errors import UsageError, check_one_of
 
 
 def resolve_device(requested: str = "auto") -> torch.device:
@@ -15,4 +15,7 @@ def resolve_device(requested: str = "auto") -> torch.device:
     check_one_of("device (param or DIFFDEFENSE_DEVICE)", requested, ["auto", "cpu", "cuda"])
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
+    elif requested == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device='cuda' (param or DIFFDEFENSE_DEVICE) but this machine has no usable CUDA device; "
+                         "use auto or cpu")
     return torch.device(requested)

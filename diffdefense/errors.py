@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
 from typing import Iterable
 
 
@@ -30,3 +32,23 @@ def check_positive(name: str, value, allow_zero: bool = False) -> None:
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise UsageError(f"{name}={value!r} is out of range; expected a number {bound}")
+
+
+def check_number(name: str, value, low: float, high: float) -> None:
+    """Raise UsageError naming `name` unless `value` is a number in [low, high]."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    if not ok:
+        raise UsageError(f"{name}={value!r} is out of range; expected a number in [{low:g}, {high:g}]")
+
+
+@contextmanager
+def unknown_keywords_as_usage_error(section: str):
+    """Turn a builder's "unexpected keyword argument 'x'" (a misspelt setting) into a UsageError naming
+    `section`.x; other TypeErrors are bugs and pass through."""
+    try:
+        yield
+    except TypeError as exc:
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected is None:
+            raise
+        raise UsageError(f"{section}.{unexpected.group(1)} is not a setting of {section}") from exc

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
 from . import paper
+from .statistics import CONFIDENCE, auc_interval, outside, summarise
 
 NO_DEFENCE = "no_defence"
 
@@ -26,20 +27,42 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000,
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kwargs) -> float:
     """Top-1 accuracy in percent."""
-    return 100.0 * (predict(model, images, **kwargs) == labels.cpu()).float().mean().item()
+    return 100.0 * correct(model, images, labels, **kwargs).float().mean().item()
 
 
-def timed_accuracy(defence, classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Purify `images` with `defence`, then classify: accuracy (%), wall seconds per image, mean reconstruction MSE."""
+def correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Per image, whether `model` classifies it as `labels` says (bool, on the CPU)."""
+    return predict(model, images, **kwargs) == labels.cpu()
+
+
+@torch.no_grad()
+def margins(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Per image, the gap between the two largest logits: near 0 the prediction sits on a decision
+    boundary, where float rounding (another device, batch size or thread count) can flip it."""
+    device = next(model.parameters()).device
+    model.eval()
+    top2 = torch.cat([model(images[i:i + batch_size].to(device)).topk(2, dim=1).values.cpu()
+                      for i in range(0, len(images), batch_size)])
+    return top2[:, 0] - top2[:, 1]
+
+
+BOUNDARY_MARGIN = 1e-3  # logit gap under which an image counts as on the boundary
+
+
+def timed_accuracy(defence, classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                   confidence: float = CONFIDENCE) -> dict:
+    """Purify `images` with `defence`, then classify: accuracy (%) with image count and interval, wall
+    seconds per image, mean reconstruction MSE."""
     start = time.perf_counter()
     purified = defence(images)
     seconds = (time.perf_counter() - start) / len(images)
-    return {"accuracy": round(accuracy(classifier, purified.images, labels), 2),
-            "seconds_per_image": round(seconds, 4), "recon_error": round(purified.recon_error.mean().item(), 5)}
+    return summarise(correct(classifier, purified.images, labels), confidence) | {
+        "seconds_per_image": round(seconds, 4), "recon_error": round(purified.recon_error.mean().item(), 5)}
 
 
-def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict) -> list[dict]:
-    """One row per (set, defence): accuracy of the classifier the set is fed to.
+def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict,
+                  confidence: float = CONFIDENCE) -> list[dict]:
+    """One row per (set, defence): accuracy of the classifier the set is fed to, with its interval.
 
     `sets` maps set name -> (images, labels, AttackSet or None for the clean set); `defended` maps
     defence name -> set name -> purified images (the sets fed to the defended classifier A)."""
@@ -50,14 +73,19 @@ def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict)
                 {"attack": "clean", "box": "clean", "crafted_on": "-", "evaluated_on": "A"})
         conditions = {NO_DEFENCE: images} | {d: by_set[name] for d, by_set in defended.items() if name in by_set}
         for defence, purified in conditions.items():
-            rows.append({"set": name} | info | {"defence": defence, "images": len(labels), "accuracy": round(
-                accuracy(classifiers[info["evaluated_on"]], purified, labels), 2)})
+            rows.append({"set": name} | info | {"defence": defence} | summarise(
+                correct(classifiers[info["evaluated_on"]], purified, labels), confidence))
     return rows
+
+
+def _summary(row: dict) -> dict:
+    return {k: row[k] for k in ("accuracy", "images", "ci_low", "ci_high")}
 
 
 def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
     """Table 1: accuracy of A on the clean, white- and black-box sets, without and with each defence.
-    Returns nested metrics (attack -> box -> defence) and flat rows with the paper's numbers beside."""
+    Returns nested metrics (attack -> box -> defence -> accuracy, images, interval) and flat rows with
+    the paper's number beside each and whether it lies outside our interval."""
     references = paper.TABLE1.get(dataset, {})
     metrics, flat = {}, []
     for row in rows:
@@ -65,33 +93,38 @@ def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
             continue
         node = metrics.setdefault(row["attack"], {})
         node = node if row["box"] == "clean" else node.setdefault(row["box"], {})
-        node[row["defence"]] = row["accuracy"]
+        node[row["defence"]] = _summary(row)
         reference = references.get(f"{row['attack']}-{row['box']}" if row["box"] != "clean" else "clean", (None, None))
-        flat.append(row | {"condition": f"{row['set']} / {row['defence']}",
-                           "paper": {NO_DEFENCE: reference[0], "diffdefense": reference[1]}.get(row["defence"])})
+        reference = {NO_DEFENCE: reference[0], "diffdefense": reference[1]}.get(row["defence"])
+        flat.append(row | {"condition": f"{row['set']} / {row['defence']}", "paper": reference,
+                           "paper_outside_interval": outside(reference, row)})
     return metrics, flat
 
 
 def table2(rows: list[dict], dataset: str, defence: str = "diffdefense") -> dict:
     """Table 2: per attack, accuracy of A without and with `defence` (white-box on A), and of the
-    adversarially trained A_adv under the same attack crafted on it, with the paper's numbers for `dataset`."""
-    by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): r["accuracy"] for r in rows}
-    images = {(r["attack"], r["evaluated_on"]): r["images"] for r in rows if r["box"] == "white"}
+    adversarially trained A_adv under the same attack crafted on it (each with images and interval),
+    with the paper's numbers for `dataset`."""
+    by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): _summary(r) for r in rows}
     table = {}
     for attack in dict.fromkeys(r["attack"] for r in rows if r["box"] == "white" and r["evaluated_on"] == "A"):
         reference = paper.TABLE2.get(dataset, {}).get(attack, (None, None, None))
         table[attack] = {"without_defence": by_key.get((attack, "white", "A", NO_DEFENCE)),
                          "with_defence": by_key.get((attack, "white", "A", defence)),
                          "adversarial_training": by_key.get((attack, "white", "A_adv", NO_DEFENCE)),
-                         "images": images.get((attack, "A")), "images_adversarial_training": images.get((attack, "A_adv")),
                          "paper": dict(zip(("without_defence", "with_defence", "adversarial_training"), reference))}
     return table
 
 
-def detection(clean_errors: torch.Tensor, attacked_errors: torch.Tensor, max_fpr: float = 0.05) -> dict:
-    """ROC of reconstruction error as an attack detector: attacked images are positives, clean negatives."""
+def detection(clean_errors: torch.Tensor, attacked_errors: torch.Tensor, max_fpr: float = 0.05, *,
+              confidence: float = CONFIDENCE, resamples: int = 1000, seed: int = 0) -> dict:
+    """ROC of reconstruction error as an attack detector: attacked images are positives, clean negatives.
+    The AUC comes with a bootstrap interval over the images (`resamples` seeded by `seed`)."""
     scores = np.concatenate([clean_errors.numpy(), attacked_errors.numpy()])
     truth = np.concatenate([np.zeros(len(clean_errors)), np.ones(len(attacked_errors))])
     fpr, tpr, _ = roc_curve(truth, scores)
-    return {"auc": float(roc_auc_score(truth, scores)), "tpr_at_fpr": float(tpr[fpr <= max_fpr].max()),
-            "fpr": fpr, "tpr": tpr}
+    low, high = auc_interval(clean_errors.numpy(), attacked_errors.numpy(), confidence=confidence,
+                             resamples=resamples, seed=seed)
+    return {"auc": float(roc_auc_score(truth, scores)), "auc_ci_low": low, "auc_ci_high": high,
+            "tpr_at_fpr": float(tpr[fpr <= max_fpr].max()), "fpr": fpr, "tpr": tpr,
+            "clean_images": len(clean_errors), "attacked_images": len(attacked_errors)}

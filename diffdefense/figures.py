@@ -54,7 +54,9 @@ def ablation_figure(rows: pd.DataFrame, base: dict, path: str | Path) -> None:
     for c, name in enumerate(varied):
         part = rows[rows.varied == name].sort_values("value")
         for set_name, group in part.groupby("set", sort=False):
-            axes[0][c].plot(group.value, group.accuracy, marker="o", label=set_name)
+            line, = axes[0][c].plot(group.value, group.accuracy, marker="o", label=set_name)
+            if "ci_low" in group:  # the 95 % interval of each accuracy
+                axes[0][c].fill_between(group.value, group.ci_low, group.ci_high, color=line.get_color(), alpha=0.12)
             axes[1][c].plot(group.value, group.seconds_per_image, marker="o", label=set_name)
         others = ", ".join(f"{k}={base[k]}" for k in AXIS_NAMES if k != name)
         axes[0][c].set(title=f"{AXIS_NAMES.get(name, name)} ({others})", ylabel="accuracy of A (%)" if c == 0 else None,
@@ -64,7 +66,7 @@ def ablation_figure(rows: pd.DataFrame, base: dict, path: str | Path) -> None:
             ax.axvline(base[name], color="grey", linewidth=0.6, linestyle=":")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("DiffDefense: one setting varied at a time (dotted: the default)")
+    fig.suptitle("DiffDefense: one setting varied at a time (dotted: the default; bands: 95 % intervals)")
     fig.tight_layout()
     save_figure(fig, path)
 

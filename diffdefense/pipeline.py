@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .attacks import ATTACKS
-from .errors import UsageError, check_int_range, check_one_of
-from .models import CLASSIFIERS
 
 SETS_DIR = Path("data/sets")
 DEFENDED_DIR = Path("data/defended")
@@ -31,18 +28,8 @@ class AttackSet:
 
 
 def attack_sets(attack_params: dict) -> dict[str, AttackSet]:
-    """Set name -> AttackSet from params `attack.sets`, validated."""
-    sets = attack_params.get("sets") or {}
-    required, optional = {"attack", "crafted_on", "evaluated_on"}, {"images"}
-    for name, entry in sets.items():
-        if not isinstance(entry, dict) or not required <= set(entry) <= required | optional:
-            raise UsageError(f"attack.sets.{name} must have the keys {sorted(required)} and optionally "
-                             f"{sorted(optional)}, got {entry!r}")
-        check_int_range(f"attack.sets.{name}.images", entry.get("images", 0), 0)
-        check_one_of(f"attack.sets.{name}.attack", entry["attack"], ATTACKS)
-        check_one_of(f"attack.sets.{name}.crafted_on", entry["crafted_on"], CLASSIFIERS)
-        check_one_of(f"attack.sets.{name}.evaluated_on", entry["evaluated_on"], CLASSIFIERS)
-    return {name: AttackSet(**entry) for name, entry in sets.items()}
+    """Set name -> AttackSet from params `attack.sets` (checked by diffdefense.params when loaded)."""
+    return {name: AttackSet(**entry) for name, entry in (attack_params.get("sets") or {}).items()}
 
 
 def defended_sets(attack_params: dict) -> list[str]:

@@ -5,16 +5,31 @@ from __future__ import annotations
 import re
 
 from . import paper
+from .statistics import outside
 
 ATTACK_NAMES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "deepfool": "DeepFool", "eotpgd": "EOT+PGD",
                 "square": "Square", "autoattack": "AutoAttack", "elasticnet": "Elastic Net"}
 DEFENCE_NAMES = {"diffdefense": "DiffDefense", "defencegan": "Defense-GAN"}
 
 
+OUTSIDE = "✗"  # marks a paper number outside our interval
+
+
 def cell(ours, reference=None) -> str:
-    """'ours (paper)' with one decimal; '–' where a number does not exist."""
-    text = "–" if ours is None else f"{ours:.1f}"
-    return text if reference is None else f"{text} ({reference:.2f})"
+    """'ours [interval] (paper)' with one decimal, the paper's number marked where it lies outside our
+    interval; `ours` is an accuracy summary (statistics.accuracy_interval) or a bare number from older
+    runs; '–' where a number does not exist."""
+    if isinstance(ours, dict):
+        text = "–" if ours.get("accuracy") is None else f"{ours['accuracy']:.1f} [{ours['ci_low']:.1f}, {ours['ci_high']:.1f}]"
+    else:
+        text = "–" if ours is None else f"{ours:.1f}"
+    if reference is None:
+        return text
+    return f"{text} ({reference:.2f}{' ' + OUTSIDE if isinstance(ours, dict) and outside(reference, ours) else ''})"
+
+
+INTERVAL_NOTE = (f"Each accuracy is followed by its 95 % Wilson interval in square brackets; {OUTSIDE} marks a paper "
+                 "number outside our interval (a real difference, not sampling noise).")
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -33,7 +48,7 @@ def table1_markdown(table1: dict) -> str:
     """Accuracy of A (%), ours with the paper's in brackets, per attack and setting."""
     accuracy, reference = table1["accuracy"], paper.TABLE1.get(table1["dataset"], {})
     defences = [d for d in accuracy["clean"] if d != "no_defence"]
-    header = paper_header(["Attack", "Setting", "No defence (paper)"]
+    header = paper_header(["Attack", "Setting", "Images", "No defence (paper)"]
                           + [f"{DEFENCE_NAMES.get(d, d)} (paper)" for d in defences], bool(reference))
     rows = []
     for attack, by_box in accuracy.items():
@@ -42,7 +57,7 @@ def table1_markdown(table1: dict) -> str:
             key = "clean" if attack == "clean" else f"{attack}-{box}"
             paper_row = reference.get(key, (None, None))
             rows.append([ATTACK_NAMES.get(attack, attack), "–" if attack == "clean" else f"{box}-box",
-                         cell(by_defence.get("no_defence"), paper_row[0])]
+                         by_defence["no_defence"]["images"], cell(by_defence.get("no_defence"), paper_row[0])]
                         + [cell(by_defence.get(d), paper_row[1] if d == "diffdefense" else None) for d in defences])
     return markdown_table(header, rows)
 
@@ -64,22 +79,22 @@ def datasets_markdown(table1s: dict[str, dict]) -> str:
 
 def table2_markdown(table2: dict) -> str:
     """Per attack: accuracy without defence, with DiffDefense, of the adversarially trained A (paper in brackets)."""
-    header = paper_header(["Attack", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)", "Images"],
+    header = paper_header(["Attack", "Images", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)"],
                           any(v is not None for row in table2.values() for v in row["paper"].values()))
     rows = []
     for attack, row in table2.items():
         ref = row["paper"]
-        images = f"{row['images']}" + (f" / {row['images_adversarial_training']}"
-                                       if row.get("images_adversarial_training") not in (None, row["images"]) else "")
-        rows.append([ATTACK_NAMES.get(attack, attack), cell(row["without_defence"], ref["without_defence"]),
+        counts = dict.fromkeys(row[c]["images"] for c in ("without_defence", "adversarial_training") if row[c])
+        rows.append([ATTACK_NAMES.get(attack, attack), " / ".join(map(str, counts)),
+                     cell(row["without_defence"], ref["without_defence"]),
                      cell(row["with_defence"], ref["with_defence"]),
-                     cell(row["adversarial_training"], ref["adversarial_training"]), images])
+                     cell(row["adversarial_training"], ref["adversarial_training"])])
     return markdown_table(header, rows)
 
 
 def table3_markdown(table3: dict) -> str:
     """Robust accuracy and seconds per image, with each row's time relative to the slowest DiffDefense row."""
-    rows = table3["rows"]
+    rows = list(table3["rows"].values())
     ours = [r["seconds_per_image"] for r in rows if r["defence"] == "diffdefense"]
     unit = max(ours) if ours else None
     header = paper_header(["Method", "L", "R", "Accuracy % (paper)", "s / image (paper, GPU)"]
@@ -89,7 +104,7 @@ def table3_markdown(table3: dict) -> str:
                       if r["defence"] == "diffdefense" and r["paper_seconds_per_image"]), default=None)
     body = []
     for r in rows:
-        line = [DEFENCE_NAMES.get(r["defence"], r["defence"]), r["L"], r["R"], cell(r["accuracy"], r["paper_accuracy"]),
+        line = [DEFENCE_NAMES.get(r["defence"], r["defence"]), r["L"], r["R"], cell(r, r["paper_accuracy"]),
                 f"{r['seconds_per_image']:.3f}" + (f" ({r['paper_seconds_per_image']:.3f})"
                                                    if r["paper_seconds_per_image"] else "")]
         if unit:
@@ -103,7 +118,8 @@ def table3_markdown(table3: dict) -> str:
 
 def detection_markdown(detection: dict, dataset: str) -> str:
     """AUC and TPR at 5 % FPR per defence and attacked set, with the paper's claim where it made one."""
-    header = ["Defence", "Attacked set", "AUC", "TPR at 5% FPR", "Paper"]
+    header = ["Defence", "Attacked set", "Images (clean + attacked)", "AUC [95 % bootstrap interval]", "TPR at 5% FPR",
+              "Paper"]
     rows = []
     for defence, by_set in detection.items():
         for name, m in by_set.items():
@@ -113,8 +129,9 @@ def detection_markdown(detection: dict, dataset: str) -> str:
                 claim = "AUC ≥ 0.99"
             else:
                 claim = "lower (varies with T*)"
-            rows.append([DEFENCE_NAMES.get(defence, defence), name, f"{m['auc']:.3f}", f"{m['tpr_at_5pct_fpr']:.2f}",
-                         claim])
+            rows.append([DEFENCE_NAMES.get(defence, defence), name, f"{m['clean_images']} + {m['attacked_images']}",
+                         f"{m['auc']:.3f} [{m['auc_ci_low']:.3f}, {m['auc_ci_high']:.3f}]",
+                         f"{m['tpr_at_5pct_fpr']:.2f}", claim])
     return markdown_table(header, rows)
 
 
@@ -124,7 +141,7 @@ def ablation_markdown(ablation: dict) -> str:
     for varied, by_set in ablation["accuracy"].items():
         values = list(next(iter(by_set.values())))
         parts.append(markdown_table([f"{varied} →"] + values,
-                                    [[name] + [f"{acc[v]:.1f}" for v in values] for name, acc in by_set.items()]))
+                                    [[name] + [cell(acc[v]) for v in values] for name, acc in by_set.items()]))
     return "\n\n".join(parts)
 
 
@@ -137,5 +154,19 @@ def adaptive_markdown(adaptive: dict) -> str:
     names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "full_gradient_pgd": "full-gradient EOT PGD (adaptive)",
              "robust_non_adaptive": "robust, non-adaptive", "robust_all": "robust, all attacks"}
     return markdown_table(["Defence"] + [names.get(c, c) for c in columns],
-                          [[DEFENCE_NAMES.get(d, d)] + [f"{row[c]:.0f}" if c in row else "n/a" for c in columns]
+                          [[DEFENCE_NAMES.get(d, d)] + [cell(row[c]) if c in row else "n/a" for c in columns]
                            for d, row in by_defence.items()])
+
+
+def boundary_markdown(boundary: dict, threshold: float = 5.0) -> tuple[str, list[str]]:
+    """Per set: images on the fed classifier's decision boundary and images whose score changed since
+    crafting; also the names of the boundary-fragile sets (more than `threshold` % on the boundary)."""
+    rows, fragile = [], []
+    for name, b in boundary.items():
+        share = 100.0 * b["on_boundary"] / b["images"]
+        if share > threshold:
+            fragile.append(name)
+        rows.append([name, b["images"], f"{b['on_boundary']} ({share:.0f} %)", f"{b['median_logit_gap']:.2g}",
+                     b.get("flipped_since_crafted", "–")])
+    return markdown_table(["Set", "Images", "On the boundary (logit gap < 1e-3)", "Median logit gap",
+                           "Scored differently than when crafted"], rows), fragile

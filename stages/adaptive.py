@@ -6,7 +6,7 @@ end to end, under full-gradient EOT PGD; robust accuracy is the worst case per p
 import pandas as pd
 import torch
 
-from diffdefense.adaptive import eot_pgd, robust_accuracy
+from diffdefense.adaptive import eot_pgd, robust_correct
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import DefenceContext, build_defence
@@ -16,6 +16,8 @@ from diffdefense.evaluation import predict
 from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, defended_sets, made_by
+from diffdefense.seeding import seed_everything
+from diffdefense.statistics import summarise
 
 FRESH_DRAW = 10**6  # evaluation re-seeds the defence, so the attack never sees the noise it is scored with
 ATTACK_NAMES = {"bpda": "bpda_eot_pgd", "full": "full_gradient_pgd"}
@@ -24,6 +26,7 @@ ATTACK_NAMES = {"bpda": "bpda_eot_pgd", "full": "full_gradient_pgd"}
 def main():
     params = load_params()
     cfg = section(params, "adaptive")
+    confidence = section(params, "statistics", "confidence")
     allowed = [s for s in defended_sets(section(params, "attack")) if s != "clean"]
     for name in cfg["non_adaptive"]:
         check_one_of("adaptive.non_adaptive", name, allowed)
@@ -36,7 +39,8 @@ def main():
         tensors, _ = load_tensors(SETS_DIR / f"{name}.safetensors", made_by(name))
         check_int_range("adaptive.images", n, 1, len(tensors["images"]))
         sets[name] = tensors["images"][:n]
-    device = resolve_device(params.get("device", "auto"))
+    device = resolve_device(params["device"])
+    seed_everything(cfg["attack"]["seed"])
     ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"))
     classifier = load_classifier(DEFENDED_CLASSIFIER, MODELS_DIR / f"classifier_{DEFENDED_CLASSIFIER}.safetensors", device)
 
@@ -52,13 +56,12 @@ def main():
                                                           progress_bar=True, **cfg["attack"])
         model.redraw(FRESH_DRAW)
         correct = {name: predict(model, x.to(device)) == labels for name, x in (sets | adversarial).items()}
-        accuracies = {name: round(100.0 * c.float().mean().item(), 2) for name, c in correct.items()}
         attacks = {k: v for k, v in correct.items() if k != "clean"}
-        results[defence_name] = accuracies | {
-            "robust_non_adaptive": round(robust_accuracy({k: v for k, v in attacks.items() if k not in adversarial}), 2),
-            "robust_all": round(robust_accuracy(attacks), 2)}
-        rows += [{"defence": defence_name, "evaluation": k, "accuracy": v} for k, v in results[defence_name].items()]
-        print(f"  {results[defence_name]}")
+        correct["robust_non_adaptive"] = robust_correct({k: v for k, v in attacks.items() if k not in adversarial})
+        correct["robust_all"] = robust_correct(attacks)
+        results[defence_name] = {name: summarise(c, confidence) for name, c in correct.items()}
+        rows += [{"defence": defence_name, "evaluation": k} | v for k, v in results[defence_name].items()]
+        print("  " + ", ".join(f"{k} {v['accuracy']:.0f}%" for k, v in results[defence_name].items()))
     write_json("metrics/adaptive.json", {"images": n, "classifier": DEFENDED_CLASSIFIER, "attack": cfg["attack"],
                                          "threads": torch.get_num_threads(), "defences": results})
     write_csv("plots/adaptive.csv", pd.DataFrame(rows))

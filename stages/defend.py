@@ -1,4 +1,6 @@
-"""Purify every evaluation set with one defence: data/defended/<defence>/<set>.safetensors."""
+"""Purify every evaluation set with one defence: data/defended/<defence>/<set>.safetensors (images and
+per-image reconstruction error). Timings go to the sidecar metrics/timing/defend/<defence>.json, so a
+rerun with identical results leaves the stages after it up to date."""
 
 import argparse
 import time
@@ -6,11 +8,12 @@ import time
 import torch
 
 from diffdefense.cli import load_params, run_stage, section
-from diffdefense.defences import DEFENCES, DefenceContext, build_defence
+from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
-from diffdefense.errors import check_int_range, check_one_of
-from diffdefense.io import atomic_dir, load_tensors, save_tensors
+from diffdefense.errors import check_one_of
+from diffdefense.io import atomic_dir, load_tensors, save_tensors, write_json
 from diffdefense.pipeline import DEFENDED_DIR, MODELS_DIR, SETS_DIR, defended_sets, made_by
+from diffdefense.seeding import seed_everything
 
 
 def main():
@@ -19,23 +22,25 @@ def main():
     name = parser.parse_args().defence
     params = load_params()
     cfg = section(params, "defend")
-    check_one_of("defend.defences", name, DEFENCES)
-    check_int_range("defend.batch_size", cfg["batch_size"], 1)
-    ctx = DefenceContext(MODELS_DIR, resolve_device(params.get("device", "auto")), cfg["batch_size"], progress=True)
-    defence = build_defence(name, section(params, "defend", name), ctx)
+    check_one_of("defend --defence", name, cfg["defences"])
+    settings = section(params, "defend", name)
+    seed_everything(settings.get("seed", 0))  # the defences seed per image too; this covers anything else
+    ctx = DefenceContext(MODELS_DIR, resolve_device(params["device"]), cfg["batch_size"], progress=True)
+    defence = build_defence(name, settings, ctx)
     inputs = {s: load_tensors(SETS_DIR / f"{s}.safetensors", made_by(s)) for s in defended_sets(section(params, "attack"))}
 
+    seconds = {}
     with atomic_dir(DEFENDED_DIR / name) as tmp:
         for set_name, (tensors, _) in inputs.items():
             print(f"{name}: {set_name} ({len(tensors['images'])} images)")
             start = time.perf_counter()
             purified = defence(tensors["images"])
-            seconds = (time.perf_counter() - start) / len(tensors["images"])
+            seconds[set_name] = (time.perf_counter() - start) / len(tensors["images"])
             save_tensors(tmp / f"{set_name}.safetensors",
-                         {"images": purified.images, "recon_error": purified.recon_error},
-                         {"seconds_per_image": seconds, "device": str(ctx.device),
-                          "threads": torch.get_num_threads()})
-            print(f"  {seconds:.3f} s/image, mean reconstruction MSE {purified.recon_error.mean():.4f}")
+                         {"images": purified.images, "recon_error": purified.recon_error})
+            print(f"  {seconds[set_name]:.3f} s/image, mean reconstruction MSE {purified.recon_error.mean():.4f}")
+    write_json(f"metrics/timing/defend/{name}.json", {"seconds_per_image": seconds, "device": str(ctx.device),
+                                                      "threads": torch.get_num_threads()})
 
 
 if __name__ == "__main__":

@@ -29,7 +29,12 @@ def main():
     classifiers = {name: read(f"train_classifier_{name}.json") for name in section(params, "train_classifier")}
     ddpm, gan = read("train_ddpm.json"), read("train_gan.json")
     dataset, images = table1["dataset"], table1["test_images"]
-    seconds = table1["defence_seconds_per_image"]
+    timing = METRICS / "timing"
+    seconds = {path.stem: json.loads(path.read_text())["seconds_per_image"]
+               for path in sorted((timing / "defend").glob("*.json"))}
+    attack_seconds = {name: json.loads((timing / "attack" / f"{name}.json").read_text())["seconds_per_image"]
+                      for name in section(params, "attack", "sets")}
+    boundary, fragile = report.boundary_markdown(table1["boundary"])
     others = {path.parent.parent.name: json.loads(path.read_text())
               for path in sorted(RESULTS.glob("*/metrics/table1.json")) if path.parent.parent.name != dataset}
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
@@ -41,7 +46,7 @@ def main():
         + ("The paper's numbers are in brackets: they are a reference, not a target. " if dataset in paper.TABLE1
            else f"The paper reports no {dataset} numbers, so nothing is in brackets. ")
         + f"Accuracies are on {images} random test images (the paper's code used 1000), so one image is "
-        f"{100 / images:.1f} points; some slow attacks use fewer (the Images column).",
+        f"{100 / images:.1f} points; some slow attacks use fewer (the Images column). " + report.INTERVAL_NOTE,
         f"Device: {table3['device']}, {table3['threads']} threads, torch {torch.__version__}, "
         f"Python {platform.python_version()}, {platform.machine()}.",
         "## Table 1: accuracy of classifier A (%)",
@@ -54,7 +59,18 @@ def main():
            report.datasets_markdown({dataset: table1} | others)] if others else []),
         "## Table 2: unseen attacks and adversarial training (%)",
         report.table2_markdown(table2),
-        "Attack cost, seconds per image: " + ", ".join(f"{k} {v:.3f}" for k, v in table1["attack_seconds_per_image"].items()) + ".",
+        "Attack cost, seconds per image: " + ", ".join(f"{k} {v:.3f}" for k, v in attack_seconds.items()) + ".",
+        "## Boundary-fragile sets",
+        "An image whose two largest logits (of the classifier it is fed to) differ by less than 1e-3 sits on a "
+        "decision boundary: float rounding on another device, batch size or thread count can flip its "
+        "prediction, so no-defence accuracy on such a set is fragile (evaluation runs on the attack's device, "
+        "and the last column checks that nothing flipped between crafting and scoring). DeepFool stops as soon "
+        "as the label changes and overshoots by only `epsilon` (1e-6), so its images lie on A's boundary by "
+        "construction: that is why the paper's white-box DeepFool accuracy is near 0 % without defence and "
+        "near clean accuracy with any purification, which moves an image off the boundary. "
+        + (f"Boundary-fragile here (more than 5 % of images on the boundary): {', '.join(fragile)}."
+           if fragile else "No set has more than 5 % of its images on the boundary."),
+        boundary,
         f"## Table 3: Defense-GAN against DiffDefense ({table3['set']}, {table3['images']} images, same run, same device)",
         report.table3_markdown(table3),
         "Times are wall-clock on the device above; the paper's are on a TitanXP GPU, so compare ratios, not seconds.",

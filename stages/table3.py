@@ -8,11 +8,12 @@ from diffdefense import paper
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
-from diffdefense.errors import UsageError, check_int_range, check_one_of
+from diffdefense.errors import check_int_range, check_one_of
 from diffdefense.evaluation import timed_accuracy
 from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, attack_sets, made_by
+from diffdefense.seeding import seed_everything
 
 
 def main():
@@ -22,23 +23,23 @@ def main():
     tensors, _ = load_tensors(SETS_DIR / f"{cfg['set']}.safetensors", made_by(cfg["set"]))
     check_int_range("table3.images", cfg["images"], 1, len(tensors["images"]))
     images, labels = tensors["images"][:cfg["images"]], tensors["labels"][:cfg["images"]]
-    device = resolve_device(params.get("device", "auto"))
+    device = resolve_device(params["device"])
+    seed_everything(0)  # the defences seed per image from their own params; this covers anything else
     ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"), progress=True)
     classifier = load_classifier(DEFENDED_CLASSIFIER, MODELS_DIR / f"classifier_{DEFENDED_CLASSIFIER}.safetensors", device)
 
     dataset, rows = section(params, "data", "dataset"), []
-    for i, row in enumerate(cfg["rows"]):
-        if not isinstance(row, dict) or set(row) != {"defence", "L", "R"}:
-            raise UsageError(f"table3.rows[{i}] must have exactly the keys ['L', 'R', 'defence'], got {row!r}")
+    for row in cfg["rows"]:
         settings = section(params, "defend", row["defence"]) | {"L": row["L"], "R": row["R"]}
         defence = build_defence(row["defence"], settings, ctx)
         print(f"{row['defence']} L={row['L']} R={row['R']} on {len(images)} images of {cfg['set']}")
-        result = timed_accuracy(defence, classifier, images, labels)
+        result = timed_accuracy(defence, classifier, images, labels, section(params, "statistics", "confidence"))
         reference = paper.TABLE3.get(dataset, {}).get((row["defence"], row["L"], row["R"]), (None, None))
         rows.append(row | result | {"paper_seconds_per_image": reference[0], "paper_accuracy": reference[1]})
         print(f"  {result['accuracy']:.2f}% at {result['seconds_per_image']:.3f} s/image")
     write_json("metrics/table3.json", {"set": cfg["set"], "images": len(images), "device": str(device),
-                                       "threads": torch.get_num_threads(), "rows": rows})
+                                       "threads": torch.get_num_threads(),
+                                       "rows": {f"{r['defence']}_L{r['L']}_R{r['R']}": r for r in rows}})
     write_csv("plots/table3.csv", pd.DataFrame(rows))
     print(pd.DataFrame(rows).to_string(index=False))
 

@@ -9,11 +9,12 @@ import torch
 
 from diffdefense.attacks import build_attack
 from diffdefense.cli import load_params, run_stage, section
-from diffdefense.data import load_split, subset
+from diffdefense.data import load_split, training_split
 from diffdefense.device import resolve_device
-from diffdefense.errors import check_int_range, check_positive
 from diffdefense.io import write_csv, write_json
 from diffdefense.models import build_classifier, save_weights
+from diffdefense.seeding import seed_everything
+from diffdefense.statistics import accuracy_interval
 from diffdefense.training import train_classifier
 
 
@@ -22,14 +23,11 @@ def main():
     parser.add_argument("--name", required=True)
     name = parser.parse_args().name
     params = load_params()
-    model = build_classifier(name)
     cfg, data = section(params, "train_classifier", name), section(params, "data")
-    check_int_range(f"train_classifier.{name}.epochs", cfg["epochs"], 1)
-    check_int_range(f"train_classifier.{name}.batch_size", cfg["batch_size"], 1)
-    check_positive(f"train_classifier.{name}.lr", cfg["lr"])
-    check_int_range("data.train_size", data["train_size"], 0)
-    images, labels = load_split("data/raw", data["dataset"], "train")
-    idx = subset(len(images), data["train_size"], data["seed"])
+    device = resolve_device(params["device"])
+    seed_everything(cfg["seed"])  # before the weights are initialised
+    model = build_classifier(name)
+    images, labels = training_split("data/raw", data)
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
     adversarial = dict(cfg.get("adversarial") or {})
     perturb = None
@@ -40,13 +38,16 @@ def main():
             return build_attack(attack_name, model, adversarial)(x, y)
 
         build_attack(attack_name, model, adversarial)  # bad settings fail before training starts
-    history = train_classifier(model, images[idx], labels[idx], test_images, test_labels,
+    history = train_classifier(model, images, labels, test_images, test_labels,
                                epochs=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
-                               batch_size=cfg["batch_size"], seed=cfg["seed"],
-                               device=resolve_device(params.get("device", "auto")), perturb=perturb)
+                               batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, perturb=perturb)
     save_weights(model, f"models/classifier_{name}.safetensors")
     write_csv(f"plots/train_classifier_{name}.csv", pd.DataFrame(history))
-    write_json(f"metrics/train_classifier_{name}.json", history[-1] | {"threads": torch.get_num_threads()})
+    final = history[-1]
+    test_correct = round(final["test_accuracy"] * len(test_labels) / 100)
+    write_json(f"metrics/train_classifier_{name}.json",
+               final | {"test": accuracy_interval(test_correct, len(test_labels), section(params, "statistics", "confidence")),
+                        "threads": torch.get_num_threads()})
     print(f"classifier {name}: test accuracy {history[-1]['test_accuracy']:.2f}%")
 
 

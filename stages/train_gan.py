@@ -9,31 +9,13 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from diffdefense.cli import load_params, run_stage, section  # noqa: E402
-from diffdefense.data import load_split, subset  # noqa: E402
+from diffdefense.data import training_split  # noqa: E402
 from diffdefense.device import resolve_device  # noqa: E402
-from diffdefense.errors import UsageError, check_int_range, check_one_of, check_positive  # noqa: E402
-from diffdefense.gan_training import LOSSES, train_gan  # noqa: E402
+from diffdefense.gan_training import train_gan  # noqa: E402
 from diffdefense.figures import save_figure  # noqa: E402
 from diffdefense.io import write_csv, write_json  # noqa: E402
 from diffdefense.models.gan import Critic, Generator, save_generator  # noqa: E402
-
-KEYS = {"loss", "epochs", "lr", "betas", "batch_size", "latent_dim", "width", "critic_steps", "gp_weight", "seed"}
-
-
-def check_params(cfg: dict) -> None:
-    if not isinstance(cfg, dict) or set(cfg) != KEYS:
-        got = sorted(cfg) if isinstance(cfg, dict) else cfg
-        raise UsageError(f"train_gan must have exactly the keys {sorted(KEYS)}, got {got}")
-    check_one_of("train_gan.loss", cfg["loss"], LOSSES)
-    for key in ("epochs", "batch_size", "latent_dim", "width", "critic_steps"):
-        check_int_range(f"train_gan.{key}", cfg[key], 1)
-    check_int_range("train_gan.seed", cfg["seed"], 0)
-    check_positive("train_gan.lr", cfg["lr"])
-    check_positive("train_gan.gp_weight", cfg["gp_weight"], allow_zero=True)
-    betas = cfg["betas"]
-    if (not isinstance(betas, list) or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-        raise UsageError(f"train_gan.betas={betas!r} must be a list of two numbers in [0, 1)")
+from diffdefense.seeding import seed_everything  # noqa: E402
 
 
 def save_samples(generator: Generator, path: str, seed: int) -> None:
@@ -53,14 +35,12 @@ def save_samples(generator: Generator, path: str, seed: int) -> None:
 def main():
     params = load_params()
     cfg, data = section(params, "train_gan"), section(params, "data")
-    check_params(cfg)
-    images, _ = load_split("data/raw", data["dataset"], "train")
-    images = images[subset(len(images), data["train_size"], data["seed"])]
-    torch.manual_seed(cfg["seed"])  # weight initialisation
+    device = resolve_device(params["device"])
+    seed_everything(cfg["seed"])  # before the weights are initialised
+    images, _ = training_split("data/raw", data)
     generator, critic = Generator(cfg["latent_dim"], cfg["width"]), Critic(cfg["width"])
     history = train_gan(generator, critic, images, epochs=cfg["epochs"], lr=cfg["lr"],
-                        batch_size=cfg["batch_size"], seed=cfg["seed"],
-                        device=resolve_device(params.get("device", "auto")), loss=cfg["loss"],
+                        batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, loss=cfg["loss"],
                         betas=tuple(cfg["betas"]), critic_steps=cfg["critic_steps"], gp_weight=cfg["gp_weight"])
     save_generator(generator, "models/gan.safetensors")
     write_csv("plots/train_gan.csv", pd.DataFrame(history))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffdefense.adaptive import eot_pgd, robust_accuracy
+from diffdefense.adaptive import eot_pgd, robust_correct
 from diffdefense.attacks import build_attack
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import Binarize, DiffDefense, DiffPure, NoDefence
@@ -97,7 +97,7 @@ def test_full_gradient_differs_from_bpda_and_needs_a_differentiable_defence(tiny
 
 def test_robust_accuracy_is_the_worst_case_per_point():
     correct = {"a": torch.tensor([1, 1, 0, 1]), "b": torch.tensor([1, 0, 1, 1])}
-    assert robust_accuracy(correct) == 50.0
+    assert robust_correct(correct).tolist() == [True, False, False, True]
 
 
 @pytest.mark.parametrize("make", [NoDefence, Binarize, lambda: None])

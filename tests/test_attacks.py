@@ -36,7 +36,7 @@ def test_attack_lowers_accuracy_and_keeps_images_valid(name, tiny_classifier, he
 
 
 def test_negative_epsilon_is_rejected(tiny_classifier):
-    with pytest.raises(UsageError, match=r"attack.fgsm.eps=-0.1 is out of range; expected a number >= 0"):
+    with pytest.raises(UsageError, match=r"attack.fgsm.eps=-0.1 is out of range; expected a number in \[0, 1\]"):
         build_attack("fgsm", tiny_classifier, {"eps": -0.1})
 
 

@@ -1,10 +1,12 @@
 import gzip
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from diffdefense.data import DATASETS, fetch, load_split, read_idx, subset, verify
+from diffdefense.data import DATASETS, MIRROR_ENV, fetch, load_split, mirror_root, read_idx, subset, verify
 from diffdefense.errors import UsageError
 
 
@@ -58,3 +60,50 @@ def test_subset_is_seeded_and_sorted():
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert len(a) == 50 and torch.equal(a, a.sort().values) and len(set(a.tolist())) == 50
     assert torch.equal(subset(10, 0, 0), torch.arange(10))
+
+
+def test_subset_larger_than_the_split_names_the_param():
+    with pytest.raises(UsageError, match=r"data.test_size=20000 is out of range; expected an integer in \[0, 10000\]"):
+        subset(10000, 20000, 0, "data.test_size")
+
+
+def mirror_copy(mirror: Path, root: Path, damage) -> Path:
+    """A mirror with MNIST's test files, one of them passed through `damage(bytes) -> bytes`."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        data = (mirror / "MNIST" / "raw" / name).read_bytes()
+        (raw / name).write_bytes(damage(data) if name.startswith("t10k-labels") else data)
+    return raw / "t10k-labels-idx1-ubyte.gz"
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[:len(data) // 2], "is not a readable gzip file"),           # truncated
+    (lambda data: b"not gzip at all" + data, "is not a readable gzip file"),        # not gzip
+    (lambda data: data[:40] + bytes(64) + data[104:], "is not a readable gzip file"),  # corrupt deflate stream
+    (lambda data: gzip.compress(b"\0" * 100), "checksum mismatch for"),          # another file
+])
+def test_damaged_mirror_file_is_named_and_nothing_is_written(mirror, tmp_path, damage, message):
+    bad = mirror_copy(mirror, tmp_path / "mirror", damage)
+    out = tmp_path / "out"
+    with pytest.raises(UsageError) as info:
+        fetch("MNIST", out, mirror=tmp_path / "mirror", splits=("test",))
+    assert message in str(info.value) and str(bad) in str(info.value), info.value  # the mirror file, absolute
+    assert len(str(info.value).splitlines()) == 1
+    assert not (out / "MNIST" / "raw" / bad.name).exists()
+    assert [p.name for p in (out / "MNIST" / "raw").iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_relative_mirror_is_found_from_a_queued_experiment(mirror, tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    queued = project / ".dvc" / "tmp" / "exps" / "tmpabc123"
+    queued.mkdir(parents=True)
+    (tmp_path / "shared").symlink_to(mirror)
+    monkeypatch.setenv(MIRROR_ENV, "../shared")
+    monkeypatch.chdir(project)
+    assert mirror_root() == mirror.resolve()
+    monkeypatch.chdir(queued)  # where `dvc exp run --queue` runs the stages
+    assert mirror_root() == mirror.resolve()
+    monkeypatch.setenv(MIRROR_ENV, "../nowhere")
+    with pytest.raises(UsageError, match=f"is not a folder \\({re.escape(str(tmp_path / 'nowhere'))}\\)"):
+        mirror_root()

@@ -175,14 +175,18 @@ def test_train_gan_rejects_bad_settings():
 
 
 def test_stage_param_checks_and_sample_grid(tmp_path):
-    from stages.train_gan import check_params, save_samples
+    from diffdefense.params import SCHEMA
+    from stages.train_gan import save_samples
+
+    def check_params(cfg):
+        SCHEMA.fields["train_gan"].check("train_gan", cfg)
 
     good = dict(loss="dcgan", epochs=1, lr=2e-4, betas=[0.5, 0.999], batch_size=64, latent_dim=128, width=32,
                 critic_steps=1, gp_weight=10.0, seed=0)
     check_params(good)
-    with pytest.raises(UsageError, match="train_gan must have exactly the keys"):
+    with pytest.raises(UsageError, match=r"train_gan has unknown key\(s\) \['epoch'\]"):
         check_params(good | {"epoch": 1})
-    with pytest.raises(UsageError, match=r"train_gan.betas=\[0.5\] must be a list of two numbers"):
+    with pytest.raises(UsageError, match=r"train_gan.betas=\[0.5\] must be a list of 2 items"):
         check_params(good | {"betas": [0.5]})
     with pytest.raises(UsageError, match=r"train_gan.width=0 is out of range"):
         check_params(good | {"width": 0})

@@ -1,11 +1,13 @@
 """The plug-and-play API: a defended classifier as one nn.Module, input checks, loading, detection."""
 
+import re
+
 import pytest
 import torch
 
 from diffdefense import DefendedClassifier, check_images, defended_classifier, detection_threshold, load_pipeline_models
 from diffdefense.attacks import build_attack
-from diffdefense.defences import DiffDefense
+from diffdefense.defences import DiffDefense, NoDefence
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.evaluation import accuracy
@@ -46,19 +48,29 @@ def test_registry_attacks_run_on_the_defended_model_through_bpda(tiny_classifier
 
 
 @pytest.mark.parametrize("bad, message", [
-    (torch.rand(1, 28, 28), "must have 4 dimensions (N x C x H x W), got shape (1, 28, 28)"),
+    (torch.rand(1, 28, 28), "must have shape N x 1 x 28 x 28, got (1, 28, 28)"),
+    (torch.rand(2, 3, 28, 28), "must have shape N x 1 x 28 x 28, got (2, 3, 28, 28)"),
+    (torch.rand(2, 1, 32, 32), "must have shape N x 1 x 28 x 28, got (2, 1, 32, 32)"),
+    (torch.rand(0, 1, 28, 28), "is an empty batch (shape (0, 1, 28, 28))"),
+    (torch.rand(2, 1, 28, 28, dtype=torch.float64), "must be float32 (the model's dtype) with values in [0, 1], got float64"),
     (torch.rand(2, 1, 28, 28) * 255, "must have values in [0, 1], got [0"),
     (torch.full((1, 1, 28, 28), float("nan")), "contains NaN or infinite values"),
-    (torch.ones(1, 1, 28, 28, dtype=torch.uint8), "must be a floating-point tensor"),
+    (torch.ones(1, 1, 28, 28, dtype=torch.uint8), "must be float32"),
     ([[0.5]], "must be a torch.Tensor"),
 ])
 def test_bad_tensors_are_rejected_with_what_was_expected(unet, bad, message):
     with pytest.raises(UsageError) as info:
-        check_images(bad)
+        check_images(bad, shape=(1, 28, 28))
     assert message in str(info.value)
-    model = DefendedClassifier(ClassifierA(), DiffDefense(unet, SCHEDULE, **FAST))
-    with pytest.raises(UsageError):
-        model(bad)
+    assert len(str(info.value).splitlines()) == 1
+    for defence in (DiffDefense(unet, SCHEDULE, **FAST), NoDefence()):  # the shape from the U-Net, else the classifier
+        with pytest.raises(UsageError, match=re.escape(message)):
+            DefendedClassifier(ClassifierA(), defence)(bad)
+
+
+def test_detection_threshold_of_no_errors_is_a_clear_error():
+    with pytest.raises(UsageError, match=r"clean_errors must be a non-empty 1-D tensor of per-image errors, got \(0,\)"):
+        detection_threshold(torch.empty(0))
 
 
 def test_loading_pipeline_models_with_clear_errors(tmp_path, unet):

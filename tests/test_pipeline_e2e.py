@@ -3,11 +3,14 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,8 +54,14 @@ def test_table1_metrics_have_every_attack_and_valid_accuracies(tiny_run):
         for box in ("white", "black"):
             cell = accuracy[attack][box]
             assert set(cell) == {"no_defence", "diffdefense"}
-            assert all(0 <= v <= 100 for v in cell.values())
-    seconds = table["defence_seconds_per_image"]["diffdefense"]
+            for summary in cell.values():  # every accuracy with its image count and interval
+                assert summary["images"] == 16 and 0 <= summary["ci_low"] <= summary["accuracy"] <= summary["ci_high"] <= 100
+    boundary = table["boundary"]
+    tiny_sets = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())["attack"]["sets"]
+    assert set(boundary) == {"clean", *tiny_sets}
+    # scored on the device the attack ran on: no image changes its fooled/not-fooled status
+    assert all(b["flipped_since_crafted"] == 0 for name, b in boundary.items() if "white" in name or "advtrained" in name)
+    seconds = json.loads((work / "metrics" / "timing" / "defend" / "diffdefense.json").read_text())["seconds_per_image"]
     assert {"clean", "fgsm-white", "pgd-black", "elasticnet-white"} <= set(seconds)
     assert "fgsm-advtrained" not in seconds  # fed to A_adv, which is not defended
     assert all(s > 0 for s in seconds.values())
@@ -64,14 +73,15 @@ def test_table2_and_detection(tiny_run):
     table2 = json.loads((work / "metrics" / "table2.json").read_text())
     assert tuple(table2) == TABLE2_ATTACKS
     for attack, row in table2.items():
-        assert 0 <= row["without_defence"] <= 100 and 0 <= row["with_defence"] <= 100
-    assert 0 <= table2["fgsm"]["adversarial_training"] <= 100  # the tiny profile attacks A_adv with FGSM, Square
+        assert 0 <= row["without_defence"]["accuracy"] <= 100 and 0 <= row["with_defence"]["accuracy"] <= 100
+    assert 0 <= table2["fgsm"]["adversarial_training"]["accuracy"] <= 100  # the tiny profile attacks A_adv with FGSM, Square
     assert table2["pgd"]["adversarial_training"] is None
-    assert table2["elasticnet"]["images"] == 8 and table2["fgsm"]["images"] == 16  # the profile caps elasticnet
+    assert table2["elasticnet"]["with_defence"]["images"] == 8 and table2["fgsm"]["with_defence"]["images"] == 16
     detection = json.loads((work / "metrics" / "detection.json").read_text())["diffdefense"]
     assert set(detection) == {"fgsm-white", "fgsm-black", "pgd-white", "pgd-black", "deepfool-white",
                               "deepfool-black", "eotpgd-white", "square-white", "autoattack-white", "elasticnet-white"}
-    assert all(0 <= m["auc"] <= 1 and 0 <= m["tpr_at_5pct_fpr"] <= 1 for m in detection.values())
+    assert all(0 <= m["auc_ci_low"] <= m["auc"] <= m["auc_ci_high"] <= 1 and 0 <= m["tpr_at_5pct_fpr"] <= 1
+               and m["clean_images"] == 16 for m in detection.values())
     roc = (work / "plots" / "roc.csv").read_text().splitlines()
     assert roc[0] == "defence,set,step,fpr,tpr" and len(roc) > 20
     assert (work / "plots" / "roc.png").read_bytes()[:4] == b"\x89PNG"
@@ -95,23 +105,27 @@ def test_changing_L_reruns_only_what_depends_on_it(tiny_run):
     finally:
         params.write_text(original)
     # only the stages that run DiffDefense are invalidated; those reading their outputs follow once they change
-    assert changed == {"defend@diffdefense", "table3", "ablation", "adaptive", "report"}  # the report lists the params
+    # check_params rereads any params change; the stages that run DiffDefense are invalidated, and those
+    # reading their outputs follow once the outputs change
+    assert changed == {"check_params", "defend@diffdefense", "table3", "ablation", "adaptive", "report"}
 
 
 def test_table3_ablation_grids_and_report(tiny_run):
     work, _ = tiny_run
     table3 = json.loads((work / "metrics" / "table3.json").read_text())
     assert table3["set"] == "fgsm-white" and table3["images"] == 8
-    assert [(r["defence"], r["L"], r["R"]) for r in table3["rows"]] == [("defencegan", 3, 2), ("diffdefense", 2, 1)]
-    assert all(0 <= r["accuracy"] <= 100 and r["seconds_per_image"] > 0 for r in table3["rows"])
+    assert list(table3["rows"]) == ["defencegan_L3_R2", "diffdefense_L2_R1"]
+    assert all(0 <= r["accuracy"] <= 100 and r["images"] == 8 and r["seconds_per_image"] > 0
+               for r in table3["rows"].values())
     t_star = (work / "plots" / "ablation_t_star.csv").read_text().splitlines()
-    assert t_star[0].startswith("t_star,set,accuracy,seconds_per_image") and len(t_star) == 1 + 2 * 2
+    assert t_star[0].startswith("t_star,set,accuracy,images,ci_low,ci_high,seconds_per_image") and len(t_star) == 1 + 2 * 2
     grids = sorted(p.name for p in (work / "plots" / "grids").iterdir())
     assert "clean.png" in grids and "fgsm-white.png" in grids
     report = (work / "reports" / "REPORT.md").read_text()
-    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Fig. 2", "## Fig. 3", "## Fig. 4", "## Adaptive"):
+    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Fig. 2", "## Fig. 3", "## Fig. 4", "## Adaptive",
+                    "## Boundary-fragile sets"):
         assert heading in report
-    assert "| FGSM | white-box |" in report and "| Defense-GAN | 3 | 2 |" in report
+    assert "| FGSM | white-box | 16 |" in report and "| Defense-GAN | 3 | 2 |" in report
     assert "](../plots/roc.png)" in report and "](../plots/grids/fgsm-white.png)" in report
     # The committed FashionMNIST run (results/) is shown beside this MNIST run's Table 1.
     assert "## Table 1 beside the other datasets' runs (FashionMNIST)" in report
@@ -136,4 +150,95 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
     for name, row in adaptive["defences"].items():
         adaptive_attacks = {"bpda_eot_pgd"} | ({"full_gradient_pgd"} if name != "binarize" else set())
         assert set(row) == {"clean", "fgsm-white", "pgd-white", "robust_non_adaptive", "robust_all"} | adaptive_attacks
-        assert row["robust_all"] <= min([row["robust_non_adaptive"]] + [row[a] for a in adaptive_attacks])
+        assert row["robust_all"]["accuracy"] <= min(
+            [row["robust_non_adaptive"]["accuracy"]] + [row[a]["accuracy"] for a in adaptive_attacks])
+        assert all(v["images"] == 4 and v["ci_low"] <= v["accuracy"] <= v["ci_high"] for v in row.values())
+
+
+# The tests below rerun stages in the shared work folder, so they come last. Outputs allowed to differ
+# between reruns hold wall-clock timings, and only the report reads them.
+TIMED = ("metrics/timing/", "metrics/train_", "plots/train_", "metrics/table3.json", "plots/table3.csv",
+         "plots/ablation", "reports/REPORT.md")
+TIMING_KEYS = {"seconds", "seconds_per_image", "threads", "device"}
+
+
+def lock_hashes(work: Path) -> dict[tuple[str, str], str]:
+    """(stage, path) -> md5 of every dependency and output in dvc.lock, except the report's own inputs."""
+    stages = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    return {(name, entry["path"]): entry["md5"] for name, stage in stages.items() if name != "report"
+            for entry in stage.get("deps", []) + stage.get("outs", [])}
+
+
+def without_timings(obj):
+    if isinstance(obj, dict):
+        return {k: without_timings(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    return [without_timings(v) for v in obj] if isinstance(obj, list) else obj
+
+
+def untimed_results(work: Path) -> dict:
+    """Every metrics file and plot table, with timing fields and columns removed."""
+    import pandas as pd
+
+    metrics = {str(p.relative_to(work)): without_timings(json.loads(p.read_text()))
+               for p in sorted((work / "metrics").rglob("*.json")) if "timing" not in p.parts}
+    tables = {str(p.relative_to(work)): pd.read_csv(p).drop(columns=list(TIMING_KEYS), errors="ignore").to_dict("list")
+              for p in sorted((work / "plots").glob("*.csv"))}
+    return metrics | tables
+
+
+def assert_same_except_timings(before: dict, after: dict):
+    changed = sorted(path for key, path in ((k, k[1]) for k in before) if before[key] != after.get(key))
+    assert all(path.startswith(TIMED) for path in changed), changed
+
+
+def test_a_forced_rerun_is_byte_identical(tiny_run):
+    work, env = tiny_run
+    hashes, results = lock_hashes(work), untimed_results(work)
+    dvc(work, "repro", "-f", env=env)
+    assert_same_except_timings(hashes, lock_hashes(work))  # data/, models/, grids, ROC: the same bytes
+    assert untimed_results(work) == results  # every accuracy, interval, AUC and loss
+
+
+def test_rerunning_a_stage_with_identical_results_leaves_the_stages_after_it_up_to_date(tiny_run):
+    work, env = tiny_run
+    dvc(work, "repro", "-f", "-s", "defend@diffdefense", env=env)
+    # evaluate, detect, grids read the purified images, which are the same bytes; only the report,
+    # which shows the rerun's timing, is out of date
+    assert set(json.loads(dvc(work, "status", "--json", env=env).stdout)) == {"report"}
+    dvc(work, "repro", env=env)
+
+
+def stage_pids(work: Path, module: str) -> list[int]:
+    """Processes running `python -m <module>` in `work`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and module.encode() in (proc / "cmdline").read_bytes()
+                    and Path(os.readlink(proc / "cwd")) == work):
+                pids.append(int(proc.name))
+        except OSError:
+            continue  # the process ended, or is not ours
+    return pids
+
+
+def test_a_stage_killed_mid_write_leaves_nothing_that_dvc_hashes(tiny_run):
+    work, env = tiny_run
+    hashes = lock_hashes(work)
+    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "-f", "-s", "defend@diffdefense"], cwd=work, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, partial = time.monotonic() + 300, []
+    while not partial and time.monotonic() < deadline:
+        try:  # the stage's temporary folder, once it holds a purified set
+            partial = [p for p in (work / "data/defended").glob(".diffdefense.*.tmp") if any(p.iterdir())]
+        except OSError:
+            pass
+        time.sleep(0.01)
+    assert partial, "the defend stage never started writing"
+    for pid in stage_pids(work, "stages.defend"):
+        os.kill(pid, signal.SIGKILL)
+    assert run.wait(timeout=300) != 0
+    assert partial[0].is_dir()  # SIGKILL leaves the temporary folder behind ...
+    dvc(work, "repro", env=env)  # ... which DVC does not hash, and the rerun removes
+    assert not list((work / "data/defended").glob(".*.tmp"))
+    assert_same_except_timings(hashes, lock_hashes(work))
+    assert json.loads(dvc(work, "status", "--json", env=env).stdout) == {}

@@ -6,62 +6,79 @@ from diffdefense import report
 from diffdefense.ablation import sweep
 from diffdefense.defences import Purified
 from diffdefense.figures import image_grid
+from diffdefense.statistics import accuracy_interval
 from test_evaluation import Threshold
 
+def acc(correct, images):
+    return accuracy_interval(correct, images)
+
+
 TABLE1 = {"dataset": "MNIST", "test_images": 4,
-          "accuracy": {"clean": {"no_defence": 100.0, "diffdefense": 75.0},
-                       "fgsm": {"white": {"no_defence": 25.0, "diffdefense": 50.0}}}}
+          "accuracy": {"clean": {"no_defence": acc(4, 4), "diffdefense": acc(3, 4)},
+                       "fgsm": {"white": {"no_defence": acc(1, 4), "diffdefense": acc(2, 4)}}}}
 
 
-def test_table1_puts_the_papers_numbers_beside_ours():
+def test_table1_puts_the_papers_numbers_beside_ours_and_marks_them_outside_our_interval():
     lines = report.table1_markdown(TABLE1).splitlines()
-    assert lines[0] == "| Attack | Setting | No defence (paper) | DiffDefense (paper) |"
-    assert lines[2] == "| Clean | – | 100.0 (99.14) | 75.0 (99.06) |"
-    assert lines[3] == "| FGSM | white-box | 25.0 (23.72) | 50.0 (89.95) |"
+    assert lines[0] == "| Attack | Setting | Images | No defence (paper) | DiffDefense (paper) |"
+    assert lines[2] == "| Clean | – | 4 | 100.0 [51.0, 100.0] (99.14) | 75.0 [30.1, 95.4] (99.06 ✗) |"
+    many = {"dataset": "MNIST", "accuracy": {"clean": {"no_defence": acc(150, 200), "diffdefense": acc(198, 200)}}}
+    # 99.14 is outside [68.6, 80.5]; 99.06 is inside [96.4, 99.7]
+    assert report.table1_markdown(many).splitlines()[2] == \
+        "| Clean | – | 200 | 75.0 [68.6, 80.5] (99.14 ✗) | 99.0 [96.4, 99.7] (99.06) |"
 
 
 def test_table2_shows_image_counts_where_attacks_were_capped():
-    row = {"without_defence": 1.0, "with_defence": 90.0, "adversarial_training": None, "images": 100,
-           "images_adversarial_training": 50,
-           "paper": {"without_defence": 1.26, "with_defence": 88.09, "adversarial_training": 45.86}}
+    row = {"without_defence": acc(1, 100), "with_defence": acc(90, 100), "adversarial_training": acc(25, 50),
+           "paper": {"without_defence": 1.26, "with_defence": 88.09, "adversarial_training": None}}
     assert report.table2_markdown({"autoattack": row}).splitlines()[2] == \
-        "| AutoAttack | 1.0 (1.26) | 90.0 (88.09) | – (45.86) | 100 / 50 |"
+        "| AutoAttack | 100 / 50 | 1.0 [0.2, 5.5] (1.26) | 90.0 [82.6, 94.5] (88.09) | 50.0 [36.6, 63.4] |"
 
 
 def test_table3_times_relative_to_the_slowest_diffdefense_row():
-    rows = [{"defence": "defencegan", "L": 200, "R": 10, "accuracy": 90.0, "seconds_per_image": 2.0,
-             "paper_accuracy": 91.55, "paper_seconds_per_image": 0.675},
-            {"defence": "diffdefense", "L": 5, "R": 5, "accuracy": 80.0, "seconds_per_image": 0.5,
-             "paper_accuracy": 89.95, "paper_seconds_per_image": 0.28}]
+    rows = {"a": {"defence": "defencegan", "L": 200, "R": 10, "seconds_per_image": 2.0, "paper_accuracy": 91.55,
+                  "paper_seconds_per_image": 0.675} | acc(9, 10),
+            "b": {"defence": "diffdefense", "L": 5, "R": 5, "seconds_per_image": 0.5, "paper_accuracy": 89.95,
+                  "paper_seconds_per_image": 0.28} | acc(8, 10)}
     lines = report.table3_markdown({"rows": rows}).splitlines()
-    assert lines[2] == "| Defense-GAN | 200 | 10 | 90.0 (91.55) | 2.000 (0.675) | 4.00× (2.41×) |"
-    assert lines[3] == "| DiffDefense | 5 | 5 | 80.0 (89.95) | 0.500 (0.280) | 1.00× (1.00×) |"
+    assert lines[2] == "| Defense-GAN | 200 | 10 | 90.0 [59.6, 98.2] (91.55) | 2.000 (0.675) | 4.00× (2.41×) |"
+    assert lines[3] == "| DiffDefense | 5 | 5 | 80.0 [49.0, 94.3] (89.95) | 0.500 (0.280) | 1.00× (1.00×) |"
 
 
 def test_detection_names_the_papers_claim():
-    detection = {"diffdefense": {"pgd-white": {"auc": 0.9876, "tpr_at_5pct_fpr": 0.5},
-                                 "deepfool-white": {"auc": 0.8, "tpr_at_5pct_fpr": 0.1}}}
+    common = {"clean_images": 10, "attacked_images": 10}
+    detection = {"diffdefense": {
+        "pgd-white": {"auc": 0.9876, "auc_ci_low": 0.95, "auc_ci_high": 1.0, "tpr_at_5pct_fpr": 0.5} | common,
+        "deepfool-white": {"auc": 0.8, "auc_ci_low": 0.6, "auc_ci_high": 0.95, "tpr_at_5pct_fpr": 0.1} | common}}
     text = report.detection_markdown(detection, "MNIST")
-    assert "| DiffDefense | pgd-white | 0.988 | 0.50 | AUC ≥ 0.99 |" in text
-    assert "| DiffDefense | deepfool-white | 0.800 | 0.10 | lower (varies with T*) |" in text
-    assert "| DiffDefense | pgd-white | 0.988 | 0.50 | – |" in report.detection_markdown(detection, "FashionMNIST")
+    assert "| DiffDefense | pgd-white | 10 + 10 | 0.988 [0.950, 1.000] | 0.50 | AUC ≥ 0.99 |" in text
+    assert "| DiffDefense | deepfool-white | 10 + 10 | 0.800 [0.600, 0.950] | 0.10 | lower (varies with T*) |" in text
+    assert "| 0.50 | – |" in report.detection_markdown(detection, "FashionMNIST")
 
 
 def test_adaptive_table_has_one_row_per_defence():
     adaptive = {"defences": {
-        "none": {"clean": 100.0, "bpda_eot_pgd": 0.0, "full_gradient_pgd": 0.0, "robust_all": 0.0},
-        "binarize": {"clean": 100.0, "bpda_eot_pgd": 60.0, "robust_all": 60.0},
-        "diffdefense": {"clean": 95.0, "bpda_eot_pgd": 40.0, "full_gradient_pgd": 30.0, "robust_all": 25.0}}}
+        "none": {"clean": acc(10, 10), "bpda_eot_pgd": acc(0, 10), "full_gradient_pgd": acc(0, 10),
+                 "robust_all": acc(0, 10)},
+        "binarize": {"clean": acc(10, 10), "bpda_eot_pgd": acc(6, 10), "robust_all": acc(6, 10)}}}
     lines = report.adaptive_markdown(adaptive).splitlines()
     assert lines[0] == ("| Defence | clean | BPDA+EOT PGD (adaptive) | full-gradient EOT PGD (adaptive) "
                         "| robust, all attacks |")
-    assert lines[3] == "| binarize | 100 | 60 | n/a | 60 |"  # not differentiable: no full-gradient attack
-    assert lines[4] == "| DiffDefense | 95 | 40 | 30 | 25 |"
+    # not differentiable: no full-gradient attack
+    assert lines[3] == "| binarize | 100.0 [72.2, 100.0] | 60.0 [31.3, 83.2] | n/a | 60.0 [31.3, 83.2] |"
+
+
+def test_boundary_table_names_the_fragile_sets():
+    text, fragile = report.boundary_markdown({
+        "deepfool-white": {"images": 10, "on_boundary": 9, "median_logit_gap": 1e-6, "flipped_since_crafted": 0},
+        "fgsm-white": {"images": 10, "on_boundary": 0, "median_logit_gap": 3.5, "flipped_since_crafted": 0}})
+    assert fragile == ["deepfool-white"]
+    assert "| deepfool-white | 10 | 9 (90 %) | 1e-06 | 0 |" in text
 
 
 def test_headers_drop_the_paper_where_it_has_no_numbers():
     fashion = TABLE1 | {"dataset": "FashionMNIST"}
-    assert report.table1_markdown(fashion).splitlines()[0] == "| Attack | Setting | No defence | DiffDefense |"
+    assert report.table1_markdown(fashion).splitlines()[0] == "| Attack | Setting | Images | No defence | DiffDefense |"
     assert report.paper_header(["Accuracy % (paper)", "s / image (paper, GPU)"], False) == ["Accuracy %", "s / image"]
 
 
@@ -71,8 +88,8 @@ def test_datasets_side_by_side():
                             "pgd": {"white": {"no_defence": 0.0, "diffdefense": 25.0}}}}
     lines = report.datasets_markdown({"MNIST": TABLE1, "FashionMNIST": fashion}).splitlines()
     assert lines[0] == "| Attack | Setting | MNIST: no defence | MNIST: DiffDefense | FashionMNIST: no defence | FashionMNIST: DiffDefense |"
-    assert lines[2] == "| Clean | – | 100.0 | 75.0 | 75.0 | 50.0 |"
-    assert lines[3] == "| FGSM | white-box | 25.0 | 50.0 | – | – |"
+    assert lines[2] == "| Clean | – | 100.0 [51.0, 100.0] | 75.0 [30.1, 95.4] | 75.0 | 50.0 |"  # older runs: bare numbers
+    assert lines[3] == "| FGSM | white-box | 25.0 [4.6, 69.9] | 50.0 [15.0, 85.0] | – | – |"
     assert lines[4] == "| PGD | white-box | – | – | 0.0 | 25.0 |"
 
 

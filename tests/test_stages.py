@@ -15,6 +15,7 @@ from diffdefense.models import ClassifierA, ClassifierB, UNet, save_ddpm, save_w
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((REPO / "profiles" / "tiny.yaml").read_text())
+DELETE = object()  # an override that removes the key
 
 
 def run_stage(workdir: Path, module: str, *args: str, **overrides) -> subprocess.CompletedProcess:
@@ -24,7 +25,10 @@ def run_stage(workdir: Path, module: str, *args: str, **overrides) -> subprocess
         *parents, leaf = dotted.split("__")
         for key in parents:
             node = node[key]
-        node[leaf] = value
+        if value is DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = os.environ | {"PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", f"stages.{module}", *args], cwd=workdir, env=env,
@@ -70,8 +74,10 @@ def test_unknown_dataset(tmp_path):
      "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
     (("--set", "fgsm-white"), {"attack__sets__fgsm-white__images": 5},
      "attack.sets.fgsm-white.images=5 is out of range; expected an integer in [0, 4]"),
+    (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": 5},
+     "attack.fgsm.eps=5 is out of range; expected a number in [0, 1]"),
     (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": -0.3},
-     "attack.fgsm.eps=-0.3 is out of range; expected a number >= 0"),
+     "attack.fgsm.eps=-0.3 is out of range; expected a number in [0, 1]"),
 ])
 def test_bad_attack_input(upstream, args, overrides, fragment):
     before = files_under(upstream)
@@ -103,3 +109,45 @@ def test_missing_upstream_output_names_the_stage(upstream):
     (upstream / "data/sets/clean.safetensors").unlink()
     assert_one_line_error(run_stage(upstream, "attack", "--set", "fgsm-white"),
                           "missing input data/sets/clean.safetensors", "'testset'")
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"defend__diffdefense__foo": 1}, "defend.diffdefense.foo is not a setting of defend.diffdefense"),
+    ({"defend__diffdefense__lr_restart": -1.0},
+     "defend.diffdefense.lr_restart=-1.0 is out of range; expected a number > 0"),
+    ({"data__seed": DELETE}, "data is missing the key(s) ['seed']"),
+    ({"train_classifier__A__momentum": DELETE}, "train_classifier.A is missing the key(s) ['momentum']"),
+    ({"train_ddpm__epoch": 3}, "train_ddpm has unknown key(s) ['epoch']; allowed: ['batch_size',"),
+    ({"defend": 5}, "defend must be a mapping with the keys ['batch_size', 'defences'], got 5"),
+    ({"attack__sets__../../escape": {"attack": "fgsm", "crafted_on": "A", "evaluated_on": "A"}},
+     "attack.sets key='../../escape' is not a safe name"),
+    ({"attack__sets__fgsm-white__attack": "cw"}, "attack.sets.fgsm-white.attack='cw' is not allowed"),
+    ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
+    ({"device": "cuda"}, "device='cuda' (param or DIFFDEFENSE_DEVICE) but this machine has no usable CUDA device"),
+    ({"device": "tpu"}, "device='tpu' is not allowed; choose one of ['auto', 'cpu', 'cuda']"),
+    ({"statistics__confidence": 1.5}, "statistics.confidence=1.5 is out of range; expected a number in [0.5, 1)"),
+])
+def test_bad_params_fail_in_one_line_and_write_nothing(upstream, overrides, fragment):
+    if overrides.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    before = files_under(upstream)
+    assert_one_line_error(run_stage(upstream, "defend", "--defence", "diffdefense", **overrides), fragment)
+    assert files_under(upstream) == before
+
+
+def test_the_check_stage_reports_a_bad_param_first(tmp_path):
+    """check_params runs before every other stage (dvc.yaml), so DVC never meets a bad param first."""
+    assert_one_line_error(run_stage(tmp_path, "check_params", attack__settings__pgd=DELETE),
+                          "attack.sets.pgd-white.attack='pgd' has no attack.settings.pgd")
+    assert files_under(tmp_path) == []
+    assert run_stage(tmp_path, "check_params").returncode == 0
+    assert (tmp_path / "data/params-checked").is_file()
+
+
+def test_test_size_larger_than_the_split(tmp_path, mirror):
+    from diffdefense.data import fetch
+    fetch("MNIST", tmp_path / "data/raw", mirror=mirror, splits=("test",))
+    before = files_under(tmp_path)
+    assert_one_line_error(run_stage(tmp_path, "testset", data__test_size=20000),
+                          "data.test_size=20000 is out of range; expected an integer in [0, 10000]")
+    assert files_under(tmp_path) == before

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import check_one_of
+from ..errors import check_one_of, unknown_keywords_as_usage_error
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ATTACKS: dict[str, Callable[..., Attack]] = {}
@@ -28,7 +28,8 @@ def register(name: str):
 def build_attack(name: str, model: torch.nn.Module, settings: dict) -> Attack:
     """Build attack `name` against `model`; `settings` are its keyword params from params.yaml."""
     check_one_of("attack name", name, ATTACKS)
-    return ATTACKS[name](model.eval(), **settings)
+    with unknown_keywords_as_usage_error(f"attack.settings.{name}"):
+        return ATTACKS[name](model.eval(), **settings)
 
 
 from . import autoattack, deepfool, elasticnet, eotpgd, fgsm, pgd, square  # noqa: E402,F401  (registers them)

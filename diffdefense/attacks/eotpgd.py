@@ -2,14 +2,14 @@
 
 import torchattacks
 
-from ..errors import check_int_range, check_positive
+from ..errors import check_number, check_int_range, check_positive
 from . import register
 
 
 @register("eotpgd")
 def build(model, eps: float = 0.3, step: float = 2 / 255, steps: int = 20, eot_samples: int = 10):
     """EOT+PGD against `model`: L-inf radius eps, `steps` steps of size `step`, `eot_samples` gradients per step."""
-    check_positive("attack.eotpgd.eps", eps, allow_zero=True)
+    check_number("attack.eotpgd.eps", eps, 0, 1)
     check_positive("attack.eotpgd.step", step)
     check_int_range("attack.eotpgd.steps", steps, 1)
     check_int_range("attack.eotpgd.eot_samples", eot_samples, 1)

@@ -2,12 +2,12 @@
 
 import torchattacks
 
-from ..errors import check_positive
+from ..errors import check_number
 from . import register
 
 
 @register("fgsm")
 def build(model, eps: float = 0.3):
     """One signed-gradient step of size eps against `model`."""
-    check_positive("attack.fgsm.eps", eps, allow_zero=True)
+    check_number("attack.fgsm.eps", eps, 0, 1)
     return torchattacks.FGSM(model, eps=eps)

@@ -3,7 +3,7 @@
 import numpy as np
 from art.attacks.evasion import SquareAttack
 
-from ..errors import check_int_range, check_positive
+from ..errors import check_number, check_int_range, check_positive
 from . import register
 from .art_bridge import art_classifier, run_art
 
@@ -12,7 +12,7 @@ from .art_bridge import art_classifier, run_art
 def build(model, eps: float = 0.3, max_iter: int = 100, p_init: float = 0.8, restarts: int = 1,
           batch_size: int = 128):
     """Square Attack (L-inf, radius eps) against `model`, `max_iter` queries per restart."""
-    check_positive("attack.square.eps", eps, allow_zero=True)
+    check_number("attack.square.eps", eps, 0, 1)
     check_int_range("attack.square.max_iter", max_iter, 1)
     check_positive("attack.square.p_init", p_init)
     check_int_range("attack.square.restarts", restarts, 1)

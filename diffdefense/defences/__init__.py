@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import check_one_of
+from ..errors import check_one_of, unknown_keywords_as_usage_error
 from ..models import load_ddpm
 from ..models.gan import load_generator
 from .base import Defence, Purified
@@ -60,7 +60,8 @@ DEFENCES: dict[str, Callable[[dict, DefenceContext], Defence]] = {
 def build_defence(name: str, settings: dict, ctx: DefenceContext) -> Defence:
     """The registered defence `name` built from its params section `settings`."""
     check_one_of("defend.defences", name, DEFENCES)
-    return DEFENCES[name](settings, ctx)
+    with unknown_keywords_as_usage_error(f"defend.{name}"):
+        return DEFENCES[name](settings, ctx)
 
 
 __all__ = ["DEFENCES", "Binarize", "Defence", "DefenceContext", "DefenceGAN", "DiffDefense", "DiffPure", "NoDefence",

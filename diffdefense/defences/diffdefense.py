@@ -57,6 +57,8 @@ class DiffDefense:
         check_int_range("defend.diffdefense.R", R, 1)
         check_int_range("defend.diffdefense.t_star", t_star, 1, trained_schedule.num_steps)
         check_positive("defend.diffdefense.lr", lr)
+        check_positive("defend.diffdefense.lr_restart", lr_restart)
+        check_int_range("defend.diffdefense.seed", seed, 0)
         check_positive("defend.diffdefense.decay", decay)
         check_int_range("defend.batch_size", batch_size, 1)
         # channels-last convolutions measured ~10-15% faster on CPU for this small U-Net
@@ -73,6 +75,11 @@ class DiffDefense:
     def device(self) -> torch.device:
         """Where the U-Net is, and so where reconstruction runs."""
         return next(self.unet.parameters()).device
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """C x H x W of the images the U-Net takes."""
+        return self.unet.image_shape
 
     def __call__(self, images: torch.Tensor) -> Purified:
         """Purify `images` (N x 1 x H x W in [0, 1]) in chunks of `batch_size` images."""

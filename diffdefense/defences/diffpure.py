@@ -30,6 +30,11 @@ class DiffPure:
         """Where the U-Net is, and so where reconstruction runs."""
         return next(self.unet.parameters()).device
 
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """C x H x W of the images the U-Net takes."""
+        return self.unet.image_shape
+
     def __call__(self, images: torch.Tensor) -> Purified:
         """Purify `images` (N x 1 x H x W in [0, 1]) in chunks of `batch_size` images."""
         return purify_in_chunks(self.reconstruct, images, batch_size=self.batch_size, device=self.device,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import UsageError, check_one_of
 from ..diffusion import LinearSchedule
-from ..io import atomic_path, load_tensors
+from ..io import load_tensors, save_tensors
 from .classifiers import ClassifierA, ClassifierB
 from .unet import UNet
 
@@ -27,9 +25,7 @@ def build_classifier(name: str) -> nn.Module:
 
 def save_weights(model: nn.Module, path: str | Path, metadata: dict | None = None) -> None:
     """Save `model`'s state dict as safetensors (atomically), with JSON metadata."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
+    save_tensors(path, model.state_dict(), metadata)
 
 
 def load_weights(model: nn.Module, path: str | Path, made_by: str) -> nn.Module:

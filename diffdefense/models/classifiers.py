@@ -6,6 +6,8 @@ from torch import nn
 class ClassifierA(nn.Module):
     """conv5x5/64 s1 -> conv5x5/64 s2 -> dropout .25 -> fc128 -> dropout .5 -> fc10 (authors' code order)."""
 
+    image_shape = (1, 28, 28)  # C x H x W of the images it takes
+
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.net = nn.Sequential(
@@ -23,6 +25,8 @@ class ClassifierA(nn.Module):
 
 class ClassifierB(nn.Module):
     """dropout .2 -> conv8x8/64 s2 -> conv6x6/128 s2 -> conv5x5/128 s1 p1 -> dropout .5 -> fc10."""
+
+    image_shape = (1, 28, 28)  # C x H x W of the images it takes
 
     def __init__(self, num_classes: int = 10):
         super().__init__()

@@ -29,6 +29,8 @@ from . import load_weights, save_weights
 class Generator(nn.Module):
     """G(z): latent vectors (N x latent_dim) to images (N x 1 x 28 x 28 in [0, 1]); see the module docstring."""
 
+    image_shape = (1, 28, 28)  # C x H x W of the images it takes
+
     def __init__(self, latent_dim: int = 128, width: int = 32):
         super().__init__()
         check_int_range("train_gan.latent_dim", latent_dim, 1)

@@ -52,6 +52,8 @@ class UNet(nn.Module):
     """eps_theta(x_t, t) for 1x28x28 images; `t` holds integer step indices in [0, max_steps), one per
     image (shape N) or one for the whole batch (a 0-d tensor: the time MLPs then run once, not N times)."""
 
+    image_shape = (1, 28, 28)  # C x H x W of the images it takes
+
     def __init__(self, max_steps: int = 1000, time_dim: int = 100):
         super().__init__()
         self.max_steps = max_steps

@@ -1,0 +1,232 @@
+"""params.yaml checked as a whole before any stage does work: every section has exactly its keys, of the
+right type and range, and names that become paths are safe. Each error is one line naming the param.
+
+Attack settings (attack.settings.<attack>) and defence settings (defend.<defence>) are checked by the
+attack's or defence's own builder, which knows its keywords and ranges."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import UsageError
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # set names become file names under data/ and plots/
+
+
+def _join(name: str, key) -> str:
+    return f"{name}.{key}" if name else str(key)
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer in [low, high] (no upper bound if high is None)."""
+
+    low: int = 0
+    high: int | None = None
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.low or (
+                self.high is not None and value > self.high):
+            allowed = f"an integer in [{self.low}, {self.high}]" if self.high is not None else f"an integer >= {self.low}"
+            raise UsageError(f"{name}={value!r} is out of range; expected {allowed}")
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number between low and high, each bound closed unless marked open."""
+
+    low: float = 0.0
+    high: float | None = None
+    open_low: bool = False  # the lower bound itself is not allowed
+    open_high: bool = False
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and (value > self.low if self.open_low else value >= self.low)
+        if self.high is not None:
+            ok = ok and (value < self.high if self.open_high else value <= self.high)
+        if not ok:
+            left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
+            allowed = (f"a number in {left}{self.low:g}, {self.high:g}{right}" if self.high is not None
+                       else f"a number {'>' if self.open_low else '>='} {self.low:g}")
+            raise UsageError(f"{name}={value!r} is out of range; expected {allowed}")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a registry's names."""
+
+    options: Callable[[], list]  # called late: registries are filled on import
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        allowed = list(self.options())
+        if value not in allowed:
+            raise UsageError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name that becomes part of a file path."""
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if not isinstance(value, str) or not SAFE_NAME.match(value):
+            raise UsageError(f"{name}={value!r} is not a safe name; use 1-64 letters, digits, '-' or '_', "
+                             "starting with a letter or digit")
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A non-empty list whose items follow `item`."""
+
+    item: Any
+    length: int | None = None  # exact length, if fixed
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if not isinstance(value, list) or not value or (self.length is not None and len(value) != self.length):
+            size = f"{self.length} items" if self.length is not None else "at least one item"
+            raise UsageError(f"{name}={value!r} must be a list of {size}")
+        for item in value:
+            self.item.check(name, item)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mapping with exactly the keys of `fields` (plus any of `optional`)."""
+
+    fields: dict
+    optional: dict = field(default_factory=dict)
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if not isinstance(value, dict):
+            raise UsageError(f"{name or 'params.yaml'} must be a mapping with the keys {sorted(self.fields)}, "
+                             f"got {value!r}")
+        missing = sorted(set(self.fields) - set(value))
+        unknown = sorted(set(value) - set(self.fields) - set(self.optional))
+        if missing:
+            raise UsageError(f"{name or 'params.yaml'} is missing the key(s) {missing}")
+        if unknown:
+            raise UsageError(f"{name or 'params.yaml'} has unknown key(s) {unknown}; "
+                             f"allowed: {sorted(self.fields | self.optional)}")
+        for key, spec in (self.fields | self.optional).items():
+            if key in value:
+                spec.check(_join(name, key), value[key])
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """A mapping from keys checked by `key` to values checked by `value`."""
+
+    key: Any
+    value: Any
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if not isinstance(value, dict) or not value:
+            raise UsageError(f"{name} must be a non-empty mapping, got {value!r}")
+        for key, item in value.items():
+            self.key.check(f"{name} key", key)
+            self.value.check(f"{name}.{key}", item)
+
+
+@dataclass(frozen=True)
+class AnyMapping:
+    """A mapping checked elsewhere (by the builder it is passed to)."""
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if not isinstance(value, dict):
+            raise UsageError(f"{name} must be a mapping, got {value!r}")
+
+
+def _datasets():
+    from .data import DATASETS
+    return DATASETS
+
+
+def _classifiers():
+    from .models import CLASSIFIERS
+    return CLASSIFIERS
+
+
+def _attacks():
+    from .attacks import ATTACKS
+    return ATTACKS
+
+
+def _defences():
+    from .defences import DEFENCES
+    return DEFENCES
+
+
+def _gan_losses():
+    from .gan_training import LOSSES
+    return LOSSES
+
+
+SEED, POSITIVE_INT, COUNT = Int(0), Int(1), Int(0)
+LEARNING_RATE = Num(0, open_low=True)
+CLASSIFIER_TRAINING = Section(
+    {"epochs": POSITIVE_INT, "lr": LEARNING_RATE, "momentum": Num(0, 1, open_high=True), "batch_size": POSITIVE_INT,
+     "seed": SEED},
+    {"adversarial": AnyMapping()})
+SCHEMA = Section({
+    "device": OneOf(lambda: ["auto", "cpu", "cuda"]),
+    "data": Section({"dataset": OneOf(_datasets), "train_size": COUNT, "test_size": COUNT, "seed": SEED}),
+    "train_classifier": MapOf(OneOf(_classifiers), CLASSIFIER_TRAINING),
+    "train_ddpm": Section({"timesteps": Int(1, 1000), "beta_start": Num(0, 1, True, True),
+                           "beta_end": Num(0, 1, True, True), "epochs": POSITIVE_INT, "lr": LEARNING_RATE,
+                           "batch_size": POSITIVE_INT, "seed": SEED}),
+    "train_gan": Section({"loss": OneOf(_gan_losses), "epochs": POSITIVE_INT, "lr": LEARNING_RATE,
+                          "betas": ListOf(Num(0, 1, open_high=True), 2), "batch_size": POSITIVE_INT,
+                          "latent_dim": POSITIVE_INT, "width": POSITIVE_INT, "critic_steps": POSITIVE_INT,
+                          "gp_weight": Num(0), "seed": SEED}),
+    "attack": Section({
+        "sets": MapOf(Name(), Section({"attack": OneOf(_attacks), "crafted_on": OneOf(_classifiers),
+                                       "evaluated_on": OneOf(_classifiers)}, {"images": COUNT})),
+        "batch_size": POSITIVE_INT, "seed": SEED,
+        "settings": MapOf(OneOf(_attacks), AnyMapping())}),
+    "defend": Section({"defences": ListOf(OneOf(_defences)), "batch_size": POSITIVE_INT},
+                      {name: AnyMapping() for name in ("diffdefense", "diffpure", "binarize", "none", "defencegan")}),
+    "statistics": Section({"confidence": Num(0.5, 1, open_high=True), "bootstrap_resamples": Int(100), "seed": SEED}),
+    "table3": Section({"set": Name(), "images": POSITIVE_INT,
+                       "rows": ListOf(Section({"defence": OneOf(_defences), "L": POSITIVE_INT, "R": POSITIVE_INT}))}),
+    "ablation": Section({"images": POSITIVE_INT, "sets": ListOf(Name()), "t_star": ListOf(POSITIVE_INT),
+                         "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT)}),
+    "grids": Section({"images": Int(1, 50)}),
+    "adaptive": Section({"images": POSITIVE_INT, "defences": ListOf(OneOf(_defences)), "non_adaptive": ListOf(Name()),
+                         "attack": Section({"eps": Num(0, 1, True), "step": LEARNING_RATE, "steps": POSITIVE_INT,
+                                            "eot_samples": POSITIVE_INT, "restarts": POSITIVE_INT, "seed": SEED,
+                                            "batch_size": POSITIVE_INT})}),
+})
+
+
+def validate(params) -> dict:
+    """`params` if it follows SCHEMA and refers only to things that exist, else a UsageError naming the param."""
+    SCHEMA.check("", params)
+    settings = params["attack"]["settings"]
+    for name, entry in params["attack"]["sets"].items():
+        if entry["attack"] not in settings:
+            raise UsageError(f"attack.sets.{name}.attack={entry['attack']!r} has no attack.settings.{entry['attack']}")
+        if entry["crafted_on"] not in params["train_classifier"] or entry["evaluated_on"] not in params["train_classifier"]:
+            raise UsageError(f"attack.sets.{name} names a classifier without a train_classifier section; "
+                             f"have {sorted(params['train_classifier'])}")
+    for where, names in (("defend.defences", params["defend"]["defences"]),
+                         ("adaptive.defences", params["adaptive"]["defences"]),
+                         ("table3.rows", [row["defence"] for row in params["table3"]["rows"]])):
+        for name in names:
+            if name not in params["defend"]:
+                raise UsageError(f"{where} names {name!r}, which has no settings section defend.{name}")
+    for name, cfg in params["train_classifier"].items():
+        adversarial = cfg.get("adversarial")
+        if adversarial is not None and adversarial.get("attack") not in _attacks():
+            raise UsageError(f"train_classifier.{name}.adversarial.attack={adversarial.get('attack')!r} is not "
+                             f"allowed; choose one of {list(_attacks())}")
+    return params
