@@ -181,7 +181,8 @@ def untimed_results(work: Path) -> dict:
 
     metrics = {str(p.relative_to(work)): without_timings(json.loads(p.read_text()))
                for p in sorted((work / "metrics").rglob("*.json")) if "timing" not in p.parts}
-    tables = {str(p.relative_to(work)): pd.read_csv(p).drop(columns=list(TIMING_KEYS), errors="ignore").to_dict("list")
+    tables = {str(p.relative_to(work)): pd.read_csv(p, keep_default_na=False)  # "" for no paper number, not NaN
+              .drop(columns=list(TIMING_KEYS), errors="ignore").to_dict("list")
               for p in sorted((work / "plots").glob("*.csv"))}
     return metrics | tables
 

@@ -54,6 +54,8 @@ def test_detection_names_the_papers_claim():
     assert "| DiffDefense | pgd-white | 10 + 10 | 0.988 [0.950, 1.000] | 0.50 | AUC ≥ 0.99 |" in text
     assert "| DiffDefense | deepfool-white | 10 + 10 | 0.800 [0.600, 0.950] | 0.10 | lower (varies with T*) |" in text
     assert "| 0.50 | – |" in report.detection_markdown(detection, "FashionMNIST")
+    detection["diffdefense"]["pgd-white"] |= {"auc": 0.9, "auc_ci_low": 0.8, "auc_ci_high": 0.95}
+    assert "| 0.900 [0.800, 0.950] | 0.50 | AUC ≥ 0.99 ✗ |" in report.detection_markdown(detection, "MNIST")
 
 
 def test_adaptive_table_has_one_row_per_defence():
