@@ -172,9 +172,9 @@ def _gan_losses():
 
 
 SEED, POSITIVE_INT, COUNT = Int(0), Int(1), Int(0)
-LEARNING_RATE = Num(0, open_low=True)
+POSITIVE = Num(0, open_low=True)
 CLASSIFIER_TRAINING = Section(
-    {"epochs": POSITIVE_INT, "lr": LEARNING_RATE, "momentum": Num(0, 1, open_high=True), "batch_size": POSITIVE_INT,
+    {"epochs": POSITIVE_INT, "lr": POSITIVE, "momentum": Num(0, 1, open_high=True), "batch_size": POSITIVE_INT,
      "seed": SEED},
     {"adversarial": AnyMapping()})
 SCHEMA = Section({
@@ -182,9 +182,9 @@ SCHEMA = Section({
     "data": Section({"dataset": OneOf(_datasets), "train_size": COUNT, "test_size": COUNT, "seed": SEED}),
     "train_classifier": MapOf(OneOf(_classifiers), CLASSIFIER_TRAINING),
     "train_ddpm": Section({"timesteps": Int(1, 1000), "beta_start": Num(0, 1, True, True),
-                           "beta_end": Num(0, 1, True, True), "epochs": POSITIVE_INT, "lr": LEARNING_RATE,
+                           "beta_end": Num(0, 1, True, True), "epochs": POSITIVE_INT, "lr": POSITIVE,
                            "batch_size": POSITIVE_INT, "seed": SEED}),
-    "train_gan": Section({"loss": OneOf(_gan_losses), "epochs": POSITIVE_INT, "lr": LEARNING_RATE,
+    "train_gan": Section({"loss": OneOf(_gan_losses), "epochs": POSITIVE_INT, "lr": POSITIVE,
                           "betas": ListOf(Num(0, 1, open_high=True), 2), "batch_size": POSITIVE_INT,
                           "latent_dim": POSITIVE_INT, "width": POSITIVE_INT, "critic_steps": POSITIVE_INT,
                           "gp_weight": Num(0), "seed": SEED}),
@@ -202,7 +202,7 @@ SCHEMA = Section({
                          "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT)}),
     "grids": Section({"images": Int(1, 50)}),
     "adaptive": Section({"images": POSITIVE_INT, "defences": ListOf(OneOf(_defences)), "non_adaptive": ListOf(Name()),
-                         "attack": Section({"eps": Num(0, 1, True), "step": LEARNING_RATE, "steps": POSITIVE_INT,
+                         "attack": Section({"eps": Num(0, 1, True), "step": POSITIVE, "steps": POSITIVE_INT,
                                             "eot_samples": POSITIVE_INT, "restarts": POSITIVE_INT, "seed": SEED,
                                             "batch_size": POSITIVE_INT})}),
 })
