@@ -91,8 +91,9 @@ def main():
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",
-        report.markdown_table(["Model", "Epochs", "Final train loss", "Test accuracy %"],
-                              [[f"classifier {n}", m["epoch"], f"{m['train_loss']:.4f}", f"{m['test_accuracy']:.2f}"]
+        report.markdown_table(["Model", "Epochs", "Final train loss", "Test accuracy % [95 % interval] (images)"],
+                              [[f"classifier {n}", m["epoch"], f"{m['train_loss']:.4f}",
+                                f"{report.cell(m['test'])} ({m['test']['images']})"]
                                for n, m in classifiers.items()]
                               + [["DDPM (epsilon-MSE)", ddpm["epoch"], f"{ddpm['train_loss']:.4f}", "–"]]),
         f"Defense-GAN generator: {gan['epoch']} epochs; samples:\n\n![GAN samples]({PLOTS / 'gan_samples.png'})",
