@@ -1,4 +1,4 @@
-"""Shared plumbing for the stage scripts: params, seeding, and one-line errors."""
+"""Shared plumbing for the stage scripts: checked params, one-line errors, clean exits on SIGTERM."""
 
 from __future__ import annotations
 

@@ -166,6 +166,17 @@ def _defences():
     return DEFENCES
 
 
+@dataclass(frozen=True)
+class DefendSection:
+    """`defend`: the defences to run, the batch size, and one settings mapping per registered defence
+    (checked by that defence's builder)."""
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        Section({"defences": ListOf(OneOf(_defences)), "batch_size": POSITIVE_INT},
+                {defence: AnyMapping() for defence in _defences()}).check(name, value)
+
+
 def _gan_losses():
     from .gan_training import LOSSES
     return LOSSES
@@ -193,8 +204,7 @@ SCHEMA = Section({
                                        "evaluated_on": OneOf(_classifiers)}, {"images": COUNT})),
         "batch_size": POSITIVE_INT, "seed": SEED,
         "settings": MapOf(OneOf(_attacks), AnyMapping())}),
-    "defend": Section({"defences": ListOf(OneOf(_defences)), "batch_size": POSITIVE_INT},
-                      {name: AnyMapping() for name in ("diffdefense", "diffpure", "binarize", "none", "defencegan")}),
+    "defend": DefendSection(),
     "statistics": Section({"confidence": Num(0.5, 1, open_high=True), "bootstrap_resamples": Int(100), "seed": SEED}),
     "table3": Section({"set": Name(), "images": POSITIVE_INT,
                        "rows": ListOf(Section({"defence": OneOf(_defences), "L": POSITIVE_INT, "R": POSITIVE_INT}))}),
