@@ -6,6 +6,8 @@ images/s, the speed ratio, peak memory, agreement, and a FLOP-bound estimate for
 
     python benchmarks/reconstruction_speed.py                  # default params (L=4, R=5, T*=15)
     python benchmarks/reconstruction_speed.py --L 5 --R 1      # a Table 3 setting
+    python benchmarks/reconstruction_speed.py --images 1000 --batch-size 1000 --loop-images 50 \
+        --precision fp32 tf32 bf16                             # on a GPU
 Uses models/ddpm.safetensors and data/sets/clean.safetensors when present (after `dvc repro`),
 otherwise an untrained U-Net and random binary images (timing is the same; agreement still checked).
 """
@@ -66,17 +68,27 @@ def load_inputs(n: int, device):
     return UNet().to(device).eval(), (torch.rand(n, 1, 28, 28) > 0.8).float(), None, "untrained U-Net, random images"
 
 
+# Engine precisions, each compared with fp32 on the same images: fp32 turns TF32 off (cuDNN allows it for
+# convolutions by default), tf32 turns it on for matmuls and convolutions, bf16 runs under autocast.
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
 def timed(mode: str, args, queue):
     """Run one mode in its own process so its peak memory is its own."""
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     unet, images, _, _ = load_inputs(args.images, device)
     settings = dict(L=args.L, R=args.R, t_star=args.t_star, seed=0)
+    if mode == "authors":
+        images = images[:args.loop_images]
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = mode == "tf32"
     start = time.perf_counter()
     if mode == "authors":
         out = authors_style(unet, images, **settings)
     else:
-        out = DiffDefense(unet, LinearSchedule(100, 1e-5, 0.02), batch_size=args.batch_size, **settings)(images).images
+        engine = DiffDefense(unet, LinearSchedule(100, 1e-5, 0.02), batch_size=args.batch_size, **settings)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mode == "bf16"):
+            out = engine(images).images.float()
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -110,6 +122,10 @@ def matmul_flops(device, size=2048, repeats=10) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--loop-images", type=int, help="images for the slow per-image loop (default: --images); "
+                        "agreement is checked on these")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32"],
+                        help="engine precisions to time (CUDA: tf32, bf16), each compared with fp32")
     parser.add_argument("--L", type=int, default=4)
     parser.add_argument("--R", type=int, default=5)
     parser.add_argument("--t-star", type=int, default=15)
@@ -118,12 +134,18 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--profile", action="store_true", help="also print where the engine's time goes, by op")
     args = parser.parse_args()
+    args.loop_images = min(args.loop_images or args.images, args.images)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     unet, images, labels, source = load_inputs(args.images, device)
+    classifier = load_classifier("A", "models/classifier_A.safetensors") if labels is not None else None
+
+    def accuracy_of_a(out):
+        from diffdefense.evaluation import accuracy
+        return "" if classifier is None else f", accuracy of A {accuracy(classifier, out, labels[:len(out)]):.2f}%"
 
     base_s, base_mem, base_out = run("authors", args)
-    ours_s, ours_mem, ours_out = run("engine", args)
+    m = len(base_out)
     n = len(images)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         unet(torch.zeros(1, 1, 28, 28, device=device), torch.zeros(1, dtype=torch.long, device=device))
@@ -132,19 +154,20 @@ def main():
     peak = matmul_flops(device)
 
     print(f"device {device} ({torch.get_num_threads()} threads), torch {torch.__version__}; inputs: {source}")
-    print(f"settings: L={args.L} R={args.R} T*={args.t_star}, {n} images, engine batch {args.batch_size} images")
-    print(f"authors-style per-image loop: {base_s / n:.4f} s/image, {n / base_s:.2f} images/s, peak {base_mem:.0f} MiB")
-    print(f"our engine:                   {ours_s / n:.4f} s/image, {n / ours_s:.2f} images/s, peak {ours_mem:.0f} MiB")
-    print(f"speed-up: {base_s / ours_s:.2f}x")
-    print(f"agreement: max |difference| of reconstructions {(base_out - ours_out).abs().max():.2e}")
-    if labels is not None:
-        classifier = load_classifier("A", "models/classifier_A.safetensors")
-        from diffdefense.evaluation import accuracy
-        print(f"accuracy of A: per-image loop {accuracy(classifier, base_out, labels):.2f}%, "
-              f"engine {accuracy(classifier, ours_out, labels):.2f}%")
-    print(f"FLOP bound: U-Net {macs / 1e6:.2f} M MAC/forward x L x T* x R = {per_image_flops / 1e9:.2f} GFLOP/image; "
-          f"large matmul here {peak / 1e9:.1f} GFLOP/s -> at best {per_image_flops / peak:.4f} s/image; "
-          f"engine reaches {per_image_flops / (ours_s / n) / 1e9:.1f} GFLOP/s ({per_image_flops / (ours_s / n) / peak:.0%} of matmul peak)")
+    print(f"settings: L={args.L} R={args.R} T*={args.t_star}, engine on {n} images in batches of {args.batch_size}, "
+          f"per-image loop on the first {m}")
+    print(f"authors-style per-image loop: {base_s / m:.4f} s/image, {m / base_s:.2f} images/s, peak {base_mem:.0f} MiB"
+          f"{accuracy_of_a(base_out)}")
+    reference = None
+    for precision in ["fp32"] + [p for p in args.precision if p != "fp32"]:
+        ours_s, ours_mem, ours_out = run(precision, args)
+        reference = ours_out if reference is None else reference
+        print(f"our engine, {precision}: {ours_s / n:.4f} s/image, {n / ours_s:.2f} images/s, peak {ours_mem:.0f} MiB, "
+              f"speed-up {base_s / m / (ours_s / n):.1f}x; max |difference| to the loop {(base_out - ours_out[:m]).abs().max():.2e}"
+              f", to fp32 {(reference - ours_out).abs().max():.2e}{accuracy_of_a(ours_out)}")
+        print(f"  FLOP bound: U-Net {macs / 1e6:.2f} M MAC/forward x L x T* x R = {per_image_flops / 1e9:.2f} GFLOP/image; "
+              f"FP32 matmul here {peak / 1e9:.1f} GFLOP/s; engine {per_image_flops / (ours_s / n) / 1e9:.1f} GFLOP/s "
+              f"({per_image_flops / (ours_s / n) / peak:.0%} of it)")
     if args.profile:
         engine = DiffDefense(unet, LinearSchedule(100, 1e-5, 0.02), batch_size=args.batch_size, L=args.L, R=args.R,
                              t_star=args.t_star)
@@ -156,7 +179,7 @@ def main():
         # The convolution kernels are a floor no amount of fusion or overhead removal goes below.
         conv_us = sum(e.self_cpu_time_total for e in prof.key_averages() if "conv" in e.key.lower())
         print(f"convolution kernels alone: {conv_us / 1e6 / len(chunk):.4f} s/image; "
-              f"a 5x speed-up over the per-image loop needs <= {base_s / n / 5:.4f} s/image")
+              f"a 5x speed-up over the per-image loop needs <= {base_s / m / 5:.4f} s/image")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from torch import nn
 
 from .errors import check_int_range, check_one_of, check_positive
 from .progress import progress
-from .training import _batches
+from .training import POSTFIX_EVERY, RunningMean, _batches
 
 LOSSES = ("dcgan", "wgan-gp")
 
@@ -69,6 +69,7 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
     latent_dim = generator.latent_dim
+    images = images.to(device)
 
     def sample(n):
         return generator(torch.randn((n, latent_dim), device=device, generator=noise_generator))
@@ -76,12 +77,12 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
     history, total_steps = [], 0
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        d_total = g_total = 0.0
+        d_mean, g_mean = RunningMean(), RunningMean()
         d_steps = g_steps = 0
         bar = progress(_batches(len(images), batch_size, order_generator), desc=f"epoch {epoch}/{epochs}",
                        unit="batch")
         for idx in bar:
-            real = images[idx].to(device)
+            real = images[idx]
             with torch.no_grad():
                 fake = sample(len(real))
             d_real, d_fake = critic(real), critic(fake)
@@ -95,7 +96,8 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            d_total, d_steps, total_steps = d_total + d_loss.item(), d_steps + 1, total_steps + 1
+            d_mean.add(d_loss)
+            d_steps, total_steps = d_steps + 1, total_steps + 1
 
             if d_steps % critic_steps == 0:
                 for p in critic.parameters():
@@ -108,12 +110,14 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
                 opt_g.step()
                 for p in critic.parameters():
                     p.requires_grad_(True)
-                g_total, g_steps = g_total + g_loss.item(), g_steps + 1
-            bar.set_postfix(d=f"{d_total / d_steps:.3f}", g=f"{g_total / max(g_steps, 1):.3f}", refresh=False)
+                g_mean.add(g_loss)
+                g_steps += 1
+            if d_steps % POSTFIX_EVERY == 1:
+                bar.set_postfix(d=f"{d_mean.value:.3f}", g=f"{g_mean.value:.3f}", refresh=False)
             if max_steps is not None and total_steps >= max_steps:
                 break
-        history.append({"epoch": epoch, "generator_loss": g_total / max(g_steps, 1),
-                        "critic_loss": d_total / d_steps, "critic_steps": d_steps, "generator_steps": g_steps,
+        history.append({"epoch": epoch, "generator_loss": g_mean.value,
+                        "critic_loss": d_mean.value, "critic_steps": d_steps, "generator_steps": g_steps,
                         "seconds": time.perf_counter() - start})
         if max_steps is not None and total_steps >= max_steps:
             break

@@ -18,6 +18,26 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+POSTFIX_EVERY = 50  # steps between progress-bar loss updates; each update waits for the device
+
+
+class RunningMean:
+    """Weighted mean of per-batch losses, summed on the losses' device so that a training step never waits
+    for the GPU; reading `value` does."""
+
+    def __init__(self):
+        self.total, self.weight = 0.0, 0
+
+    def add(self, loss: torch.Tensor, weight: int = 1) -> None:
+        """Add one batch's mean loss with its number of samples."""
+        self.total, self.weight = self.total + loss.detach() * weight, self.weight + weight
+
+    @property
+    def value(self) -> float:
+        """The mean so far (0 before any batch)."""
+        return float(self.total) / max(self.weight, 1)
+
+
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                      test_images: torch.Tensor, test_labels: torch.Tensor, *, epochs: int, lr: float,
                      momentum: float, batch_size: int, seed: int, device: torch.device,
@@ -27,14 +47,15 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
+    images, labels = images.to(device), labels.to(device)  # resident: no per-batch copies on a GPU
     optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
-        start, total, seen = time.perf_counter(), 0.0, 0
+        start, mean = time.perf_counter(), RunningMean()
         bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
-        for idx in bar:
-            x, y = images[idx].to(device), labels[idx].to(device)
+        for step, idx in enumerate(bar):
+            x, y = images[idx], labels[idx]
             if perturb is not None:
                 x = perturb(model, x, y)
                 model.train()
@@ -42,9 +63,10 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total, seen = total + loss.item() * len(idx), seen + len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        history.append({"epoch": epoch, "train_loss": total / seen,
+            mean.add(loss, len(idx))
+            if step % POSTFIX_EVERY == 0:
+                bar.set_postfix(loss=f"{mean.value:.4f}", refresh=False)
+        history.append({"epoch": epoch, "train_loss": mean.value,
                         "test_accuracy": accuracy(model, test_images, test_labels, device=device),
                         "seconds": time.perf_counter() - start})
     return history
@@ -57,17 +79,19 @@ def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, 
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device).manual_seed(seed + 1)
     unet.to(device).train()
+    images = images.to(device)
     optimiser = torch.optim.Adam(unet.parameters(), lr=lr)
     history = []
     for epoch in range(1, epochs + 1):
-        start, total, seen = time.perf_counter(), 0.0, 0
+        start, mean = time.perf_counter(), RunningMean()
         bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
-        for idx in bar:
-            loss = schedule.training_loss(unet, images[idx].to(device), noise_generator)
+        for step, idx in enumerate(bar):
+            loss = schedule.training_loss(unet, images[idx], noise_generator)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total, seen = total + loss.item() * len(idx), seen + len(idx)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        history.append({"epoch": epoch, "train_loss": total / seen, "seconds": time.perf_counter() - start})
+            mean.add(loss, len(idx))
+            if step % POSTFIX_EVERY == 0:
+                bar.set_postfix(loss=f"{mean.value:.4f}", refresh=False)
+        history.append({"epoch": epoch, "train_loss": mean.value, "seconds": time.perf_counter() - start})
     return history

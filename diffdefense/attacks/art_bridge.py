@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from art.estimators.classification import PyTorchClassifier
+
+if TYPE_CHECKING:
+    from art.estimators.classification import PyTorchClassifier
 
 
 def art_classifier(model: torch.nn.Module, input_shape=(1, 28, 28), nb_classes: int = 10) -> PyTorchClassifier:
     """`model` (logits, [0, 1] inputs) wrapped as ART's PyTorchClassifier on the model's device."""
+    from art.estimators.classification import PyTorchClassifier  # seconds to import: only when used
+
     device = next(model.parameters()).device
     return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=input_shape,
                              nb_classes=nb_classes, clip_values=(0.0, 1.0),

@@ -1,7 +1,6 @@
 """Square Attack (Andriushchenko et al., 2020): score-based black-box random search, ART's implementation."""
 
 import numpy as np
-from art.attacks.evasion import SquareAttack
 
 from ..errors import check_number, check_int_range, check_positive
 from . import register
@@ -17,6 +16,8 @@ def build(model, eps: float = 0.3, max_iter: int = 100, p_init: float = 0.8, res
     check_positive("attack.square.p_init", p_init)
     check_int_range("attack.square.restarts", restarts, 1)
     check_int_range("attack.square.batch_size", batch_size, 1)
+    from art.attacks.evasion import SquareAttack  # ART takes seconds to import: only stages that use it pay
+
     attack = SquareAttack(art_classifier(model), norm=np.inf, eps=eps, max_iter=max_iter, p_init=p_init,
                           nb_restarts=restarts, batch_size=batch_size, verbose=False)
     return lambda images, labels: run_art(attack, images, labels)

@@ -27,9 +27,9 @@ def sinusoidal_table(num_steps: int, dim: int) -> torch.Tensor:
 class Block(nn.Module):
     """LayerNorm (over C x H x W, as in the authors' code) -> 3x3 conv -> SiLU."""
 
-    def __init__(self, channels_in: int, channels_out: int, size: int, normalize: bool = True):
+    def __init__(self, channels_in: int, channels_out: int, size: int):
         super().__init__()
-        self.norm = nn.LayerNorm([channels_in, size, size]) if normalize else nn.Identity()
+        self.norm = nn.LayerNorm([channels_in, size, size])
         self.conv = nn.Conv2d(channels_in, channels_out, 3, padding=1)
         self.act = nn.SiLU()
 
@@ -38,10 +38,8 @@ class Block(nn.Module):
         return self.act(self.conv(self.norm(x)))
 
 
-def _stage(channels: list[int], size: int, normalize_last: bool = True) -> nn.Sequential:
-    blocks = [Block(c_in, c_out, size) for c_in, c_out in zip(channels[:-2], channels[1:-1])]
-    blocks.append(Block(channels[-2], channels[-1], size, normalize=normalize_last))
-    return nn.Sequential(*blocks)
+def _stage(channels: list[int], size: int) -> nn.Sequential:
+    return nn.Sequential(*(Block(c_in, c_out, size) for c_in, c_out in zip(channels[:-1], channels[1:])))
 
 
 def _time_mlp(dim: int, channels: int) -> nn.Sequential:
@@ -71,7 +69,7 @@ class UNet(nn.Module):
         self.up2 = nn.ConvTranspose2d(20, 20, 4, 2, 1)
         self.te5, self.up_block2 = _time_mlp(time_dim, 40), _stage([40, 20, 10, 10], 16)
         self.up3 = nn.ConvTranspose2d(10, 10, 4, 2, 1)
-        self.te_out, self.up_block3 = _time_mlp(time_dim, 20), _stage([20, 10, 10, 10], 32, normalize_last=False)
+        self.te_out, self.up_block3 = _time_mlp(time_dim, 20), _stage([20, 10, 10, 10], 32)
         self.conv_out = nn.Conv2d(10, 1, 5)  # 32 -> 28
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
