@@ -1,4 +1,4 @@
-"""Shared plumbing for the stage scripts: checked params, one-line errors, clean exits on SIGTERM."""
+"""Shared plumbing for the stage scripts: params, one-line errors, clean exits on SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 import yaml
 
 from .errors import UsageError
-from .params import validate
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
-    """The pipeline's params file as a dict, checked as a whole (diffdefense.params)."""
+    """The pipeline's params file as a dict. The check_params stage, upstream of every other, checks it as a
+    whole (diffdefense.params): stages do not, so that they import only what they use, which keeps each
+    stage's import closure, and so its declared deps, its own."""
     try:
         with open(path) as f:
             params = yaml.safe_load(f)
@@ -21,7 +22,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
         raise UsageError(f"cannot read {Path(path).resolve()}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise UsageError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
-    return validate(params)
+    return params
 
 
 def section(params: dict, *keys: str):

@@ -11,6 +11,16 @@ class UsageError(Exception):
     """A bad param or a missing input: reported as one line, never as a traceback."""
 
 
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # names that become file names under data/, plots/
+
+
+def check_name(name: str, value) -> None:
+    """UsageError unless `value` is safe as a file name: 1-64 letters, digits, '-' or '_'."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value):
+        raise UsageError(f"{name}={value!r} is not a safe name; use 1-64 letters, digits, '-' or '_', "
+                         "starting with a letter or digit")
+
+
 def check_one_of(name: str, value, allowed: Iterable) -> None:
     """Raise UsageError naming `name` unless `value` is one of `allowed`."""
     allowed = list(allowed)

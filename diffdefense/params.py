@@ -6,13 +6,10 @@ attack's or defence's own builder, which knows its keywords and ranges."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import UsageError
-
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # set names become file names under data/ and plots/
+from .errors import UsageError, check_name
 
 
 def _join(name: str, key) -> str:
@@ -75,9 +72,7 @@ class Name:
 
     def check(self, name: str, value) -> None:
         """Raise UsageError naming `name` unless `value` fits."""
-        if not isinstance(value, str) or not SAFE_NAME.match(value):
-            raise UsageError(f"{name}={value!r} is not a safe name; use 1-64 letters, digits, '-' or '_', "
-                             "starting with a letter or digit")
+        check_name(name, value)
 
 
 @dataclass(frozen=True)
@@ -187,7 +182,7 @@ POSITIVE = Num(0, open_low=True)
 CLASSIFIER_TRAINING = Section(
     {"epochs": POSITIVE_INT, "lr": POSITIVE, "momentum": Num(0, 1, open_high=True), "batch_size": POSITIVE_INT,
      "seed": SEED},
-    {"adversarial": AnyMapping()})
+    {"adversarial": AnyMapping(), "schedule": OneOf(lambda: ["constant", "onecycle"])})
 SCHEMA = Section({
     "device": OneOf(lambda: ["auto", "cpu", "cuda"]),
     "data": Section({"dataset": OneOf(_datasets), "train_size": COUNT, "test_size": COUNT, "seed": SEED}),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import check_name
+
 
 SETS_DIR = Path("data/sets")
 DEFENDED_DIR = Path("data/defended")
@@ -28,8 +30,12 @@ class AttackSet:
 
 
 def attack_sets(attack_params: dict) -> dict[str, AttackSet]:
-    """Set name -> AttackSet from params `attack.sets` (checked by diffdefense.params when loaded)."""
-    return {name: AttackSet(**entry) for name, entry in (attack_params.get("sets") or {}).items()}
+    """Set name -> AttackSet from params `attack.sets` (checked as a whole by the check_params stage; the
+    names, which become file names, are checked here too, for a stage run on its own)."""
+    sets = attack_params.get("sets") or {}
+    for name in sets:
+        check_name("attack.sets key", name)
+    return {name: AttackSet(**entry) for name, entry in sets.items()}
 
 
 def defended_sets(attack_params: dict) -> list[str]:

@@ -41,14 +41,19 @@ class RunningMean:
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                      test_images: torch.Tensor, test_labels: torch.Tensor, *, epochs: int, lr: float,
                      momentum: float, batch_size: int, seed: int, device: torch.device,
-                     perturb=None) -> list[dict]:
-    """SGD with momentum on cross-entropy. `perturb(model, x, y)`, if given, replaces each batch by
-    adversarial examples made on the fly (adversarial training)."""
+                     perturb=None, schedule: str = "constant") -> list[dict]:
+    """SGD with momentum on cross-entropy, at a constant `lr` (the authors' recipe) or, with schedule
+    "onecycle", on a one-cycle schedule peaking at `lr` (Smith & Topin, 2019: far fewer epochs to the same
+    accuracy). `perturb(model, x, y)`, if given, replaces each batch by adversarial examples made on the fly
+    (adversarial training)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
     images, labels = images.to(device), labels.to(device)  # resident: no per-batch copies on a GPU
     optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    steps_per_epoch = -(-len(images) // batch_size)
+    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
+                 if schedule == "onecycle" else None)
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -63,6 +68,8 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if scheduler is not None:
+                scheduler.step()
             mean.add(loss, len(idx))
             if step % POSTFIX_EVERY == 0:
                 bar.set_postfix(loss=f"{mean.value:.4f}", refresh=False)

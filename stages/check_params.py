@@ -1,18 +1,20 @@
 """Check params.yaml as a whole (diffdefense.params) before any other stage runs.
 
-Every stage depends on its marker, data/params-checked, whose content never changes: a params change
-reruns this check (a second or two) and, when it passes, invalidates nothing else. Because it runs
-first, a bad param is reported here in one line, before DVC itself trips over it (a missing
+The download stage, and so every stage after it, depends on its marker, data/params-checked, whose content
+never changes: a params change reruns this check (a second or two) and, when it passes, invalidates
+nothing else. The other stages do not check params.yaml as a whole (so each imports only what it uses,
+see tests/test_dvc_graph.py). Because it runs first, a bad param is reported here in one line, before DVC itself trips over it (a missing
 `attack.settings.<attack>` or `models/classifier_<name>.safetensors` names no param)."""
 
 from diffdefense.cli import load_params, run_stage
 from diffdefense.io import atomic_path
+from diffdefense.params import validate
 
 MARKER = "data/params-checked"
 
 
 def main():
-    load_params()
+    validate(load_params())
     with atomic_path(MARKER) as tmp:
         tmp.write_text("params.yaml passed diffdefense.params.validate\n")
     print("params.yaml: ok")

@@ -40,7 +40,8 @@ def main():
         build_attack(attack_name, model, adversarial)  # bad settings fail before training starts
     history = train_classifier(model, images, labels, test_images, test_labels,
                                epochs=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
-                               batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, perturb=perturb)
+                               batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, perturb=perturb,
+                               schedule=cfg.get("schedule", "constant"))
     save_weights(model, f"models/classifier_{name}.safetensors")
     write_csv(f"plots/train_classifier_{name}.csv", pd.DataFrame(history))
     final = history[-1]

@@ -66,12 +66,6 @@ def test_unknown_dataset(tmp_path):
 
 @pytest.mark.parametrize("args, overrides, fragment", [
     (("--set", "cw-white"), {}, "attack set='cw-white' is not allowed; choose one of ['fgsm-white'"),
-    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__attack": "cw"},
-     "attack.sets.fgsm-white.attack='cw' is not allowed; choose one of"),
-    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__crafted_on": "C"},
-     "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv']"),
-    (("--set", "fgsm-white"), {"attack__sets__fgsm-white__images": -5},
-     "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
     (("--set", "fgsm-white"), {"attack__sets__fgsm-white__images": 5},
      "attack.sets.fgsm-white.images=5 is out of range; expected an integer in [0, 4]"),
     (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": 5},
@@ -89,8 +83,8 @@ def test_bad_attack_input(upstream, args, overrides, fragment):
     ({"defend__diffdefense__L": 0}, "defend.diffdefense.L=0 is out of range; expected an integer >= 1"),
     ({"defend__diffdefense__R": -1}, "defend.diffdefense.R=-1 is out of range; expected an integer >= 1"),
     ({"defend__diffdefense__t_star": 21}, "defend.diffdefense.t_star=21 is out of range; expected an integer in [1, 20]"),
-    ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
-    ({"attack__sets__pgd-white__evaluated_on": "D"}, "attack.sets.pgd-white.evaluated_on='D' is not allowed"),
+    ({"attack__sets__../../escape": {"attack": "fgsm", "crafted_on": "A", "evaluated_on": "A"}},
+     "attack.sets key='../../escape' is not a safe name"),  # a stage run on its own checks names that become paths
 ])
 def test_bad_defend_input(upstream, overrides, fragment):
     name = overrides.get("defend__defences", ["diffdefense"])[0]
@@ -115,24 +109,37 @@ def test_missing_upstream_output_names_the_stage(upstream):
     ({"defend__diffdefense__foo": 1}, "defend.diffdefense.foo is not a setting of defend.diffdefense"),
     ({"defend__diffdefense__lr_restart": -1.0},
      "defend.diffdefense.lr_restart=-1.0 is out of range; expected a number > 0"),
-    ({"data__seed": DELETE}, "data is missing the key(s) ['seed']"),
-    ({"train_classifier__A__momentum": DELETE}, "train_classifier.A is missing the key(s) ['momentum']"),
-    ({"train_ddpm__epoch": 3}, "train_ddpm has unknown key(s) ['epoch']; allowed: ['batch_size',"),
-    ({"defend": 5}, "defend must be a mapping with the keys ['batch_size', 'defences'], got 5"),
-    ({"attack__sets__../../escape": {"attack": "fgsm", "crafted_on": "A", "evaluated_on": "A"}},
-     "attack.sets key='../../escape' is not a safe name"),
-    ({"attack__sets__fgsm-white__attack": "cw"}, "attack.sets.fgsm-white.attack='cw' is not allowed"),
-    ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
     ({"device": "cuda"}, "device='cuda' (param or DIFFDEFENSE_DEVICE) but this machine has no usable CUDA device"),
-    ({"device": "tpu"}, "device='tpu' is not allowed; choose one of ['auto', 'cpu', 'cuda']"),
-    ({"statistics__confidence": 1.5}, "statistics.confidence=1.5 is out of range; expected a number in [0.5, 1)"),
 ])
-def test_bad_params_fail_in_one_line_and_write_nothing(upstream, overrides, fragment):
+def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fragment):
     if overrides.get("device") == "cuda" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     before = files_under(upstream)
     assert_one_line_error(run_stage(upstream, "defend", "--defence", "diffdefense", **overrides), fragment)
     assert files_under(upstream) == before
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"data__seed": DELETE}, "data is missing the key(s) ['seed']"),
+    ({"train_classifier__A__momentum": DELETE}, "train_classifier.A is missing the key(s) ['momentum']"),
+    ({"train_classifier__A__schedule": "cosine"}, "train_classifier.A.schedule='cosine' is not allowed"),
+    ({"train_ddpm__epoch": 3}, "train_ddpm has unknown key(s) ['epoch']; allowed: ['batch_size',"),
+    ({"defend": 5}, "defend must be a mapping with the keys ['batch_size', 'defences'], got 5"),
+    ({"attack__sets__../../escape": {"attack": "fgsm", "crafted_on": "A", "evaluated_on": "A"}},
+     "attack.sets key='../../escape' is not a safe name"),
+    ({"attack__sets__fgsm-white__attack": "cw"}, "attack.sets.fgsm-white.attack='cw' is not allowed; choose one of"),
+    ({"attack__sets__fgsm-white__crafted_on": "C"},
+     "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv']"),
+    ({"attack__sets__pgd-white__evaluated_on": "D"}, "attack.sets.pgd-white.evaluated_on='D' is not allowed"),
+    ({"attack__sets__fgsm-white__images": -5}, "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
+    ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
+    ({"device": "tpu"}, "device='tpu' is not allowed; choose one of ['auto', 'cpu', 'cuda']"),
+    ({"statistics__confidence": 1.5}, "statistics.confidence=1.5 is out of range; expected a number in [0.5, 1)"),
+])
+def test_check_params_names_each_bad_param_in_one_line_and_writes_nothing(tmp_path, overrides, fragment):
+    """The check_params stage, upstream of every other, checks params.yaml as a whole: `dvc repro` stops there."""
+    assert_one_line_error(run_stage(tmp_path, "check_params", **overrides), fragment)
+    assert files_under(tmp_path) == []
 
 
 def test_the_check_stage_reports_a_bad_param_first(tmp_path):

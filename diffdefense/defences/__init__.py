@@ -30,21 +30,32 @@ class DefenceContext:
     progress: bool = False
 
 
+# The weights files (in the models directory) each defence is built from: the one place they are named.
+# The dvc.yaml stages that build defences declare them all (a test checks).
+WEIGHTS: dict[str, tuple[str, ...]] = {
+    "diffdefense": ("ddpm.safetensors",),
+    "defencegan": ("gan.safetensors",),
+    "diffpure": ("ddpm.safetensors",),
+    "binarize": (),
+    "none": (),
+}
+
+
 def build_diffdefense(settings: dict, ctx: DefenceContext) -> DiffDefense:
-    """DiffDefense on the pipeline's DDPM (models/ddpm.safetensors)."""
-    unet, schedule = load_ddpm(ctx.models_dir / "ddpm.safetensors", ctx.device)
+    """DiffDefense on the pipeline's DDPM."""
+    unet, schedule = load_ddpm(ctx.models_dir / WEIGHTS["diffdefense"][0], ctx.device)
     return DiffDefense(unet, schedule, batch_size=ctx.batch_size, progress=ctx.progress, **settings)
 
 
 def build_defencegan(settings: dict, ctx: DefenceContext) -> DefenceGAN:
-    """Defense-GAN on the pipeline's generator (models/gan.safetensors)."""
-    generator = load_generator(ctx.models_dir / "gan.safetensors", ctx.device)
+    """Defense-GAN on the pipeline's generator."""
+    generator = load_generator(ctx.models_dir / WEIGHTS["defencegan"][0], ctx.device)
     return DefenceGAN(generator, batch_size=ctx.batch_size, progress=ctx.progress, **settings)
 
 
 def build_diffpure(settings: dict, ctx: DefenceContext) -> DiffPure:
     """DiffPure-style purification on the pipeline's DDPM."""
-    unet, schedule = load_ddpm(ctx.models_dir / "ddpm.safetensors", ctx.device)
+    unet, schedule = load_ddpm(ctx.models_dir / WEIGHTS["diffpure"][0], ctx.device)
     return DiffPure(unet, schedule, batch_size=ctx.batch_size, progress=ctx.progress, **settings)
 
 
@@ -64,5 +75,5 @@ def build_defence(name: str, settings: dict, ctx: DefenceContext) -> Defence:
         return DEFENCES[name](settings, ctx)
 
 
-__all__ = ["DEFENCES", "Binarize", "Defence", "DefenceContext", "DefenceGAN", "DiffDefense", "DiffPure", "NoDefence",
+__all__ = ["DEFENCES", "WEIGHTS", "Binarize", "Defence", "DefenceContext", "DefenceGAN", "DiffDefense", "DiffPure", "NoDefence",
            "Purified", "build_defence"]

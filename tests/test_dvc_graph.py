@@ -1,0 +1,120 @@
+"""The DVC graph follows from the code: every project module a stage imports (its import closure, lazy
+imports included) is among the stage's declared deps, and every declared dep exists or is made by a stage.
+A missing dep means a stale cached result that nobody notices; the failure names what to add."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from diffdefense.defences import WEIGHTS
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("diffdefense", "stages")
+DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def _module_file(name: str) -> Path | None:
+    path = REPO / name.replace(".", "/")
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _nodes(tree: ast.AST):
+    """Every node, except inside a module-level __getattr__: diffdefense's lazy API, which stages do not use
+    (test_stages_do_not_use_the_lazy_api)."""
+    for node in ast.iter_child_nodes(tree):
+        if not (isinstance(node, ast.FunctionDef) and node.name == "__getattr__"):
+            yield node
+            yield from _nodes(node)
+
+
+def _imported_names(name: str, file: Path):
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    for node in _nodes(ast.parse(file.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+
+
+def import_closure(entry: str) -> set[str]:
+    """Project files (relative paths) that running `python -m entry` may import; empty files aside."""
+    files, stack = {}, [entry]
+    while stack:
+        name = stack.pop()
+        if name in files or name.split(".")[0] not in PACKAGES or (file := _module_file(name)) is None:
+            continue
+        files[name] = file
+        parts = name.split(".")
+        stack += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a module runs its packages
+        stack += list(_imported_names(name, file))
+    return {str(f.relative_to(REPO)) for f in files.values() if f.read_text().strip()}
+
+
+def _covered(path: str, deps: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
+
+
+def _deps(stage: dict) -> list[str]:
+    body = stage.get("do", stage)
+    return [next(iter(d)) if isinstance(d, dict) else d for d in body.get("deps", [])]
+
+
+def _outs() -> list[str]:
+    outs = []
+    for stage in DVC.values():
+        body = stage.get("do", stage)
+        for key in ("outs", "metrics", "plots"):
+            outs += [next(iter(o)) if isinstance(o, dict) else o for o in body.get(key, [])]
+    return outs
+
+
+def _entry(stage: dict) -> str:
+    return re.match(r"python -m (\S+)", stage.get("do", stage)["cmd"]).group(1)
+
+
+@pytest.mark.parametrize("name", sorted(DVC))
+def test_every_module_a_stage_imports_is_a_declared_dep(name):
+    deps = _deps(DVC[name])
+    missing = sorted(path for path in import_closure(_entry(DVC[name])) if not _covered(path, deps))
+    assert not missing, f"stage {name} imports these but does not declare them as deps: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(DVC))
+def test_every_declared_dep_exists_or_is_made_by_a_stage(name):
+    outs = _outs()
+    for dep in _deps(DVC[name]):
+        if "${" in dep:  # a per-item data file, made by a stage of the same foreach
+            continue
+        made = any(dep == out or dep.startswith(out + "/") or out.startswith(dep + "/") for out in outs)
+        assert made or (REPO / dep).exists(), f"stage {name} declares dep {dep}, which neither exists nor is made"
+
+
+def test_each_defence_s_weights_are_deps_of_the_stages_that_build_defences():
+    weights = {f"models/{w}" for files in WEIGHTS.values() for w in files}
+    for name in ("defend", "table3", "adaptive"):
+        assert all(_covered(w, _deps(DVC[name])) for w in weights), name
+
+
+def test_the_closure_finds_lazy_and_relative_imports():
+    closure = import_closure("stages.attack")
+    assert {"diffdefense/attacks/square.py", "diffdefense/attacks/art_bridge.py", "diffdefense/errors.py"} <= closure
+    assert "diffdefense/report.py" not in closure
+
+
+def test_stages_do_not_use_the_lazy_api():
+    import diffdefense
+    for script in (REPO / "stages").glob("*.py"):
+        for node in ast.walk(ast.parse(script.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "diffdefense" and not node.level:
+                assert not {a.name for a in node.names} & set(diffdefense.__all__), script.name
