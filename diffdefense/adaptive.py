@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from .defended import DefendedClassifier
 from .errors import check_int_range, check_positive
+from .evaluation import predict
 from .progress import progress
 
 
@@ -55,3 +56,16 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
 def robust_correct(correct: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per point, whether every attack in `correct` (name -> bool per point) leaves it correct."""
     return torch.stack([c.bool() for c in correct.values()]).all(0)
+
+
+def correct_over_draws(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor,
+                       seeds: list[int]) -> dict[str, torch.Tensor]:
+    """Per image, scored over independent draws of the defence's randomness (one per seed), as the
+    randomised-defence literature scores a final adversarial image: correct under every draw
+    ("worst"), under most draws ("majority"), and under the first draw alone ("one")."""
+    per_draw = []
+    for seed in seeds:
+        model.redraw(seed)
+        per_draw.append(predict(model, images) == labels.cpu())
+    stacked = torch.stack(per_draw)
+    return {"one": stacked[0], "worst": stacked.all(0), "majority": stacked.sum(0) * 2 > len(seeds)}

@@ -207,6 +207,7 @@ SCHEMA = Section({
                          "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT)}),
     "grids": Section({"images": Int(1, 50)}),
     "adaptive": Section({"images": POSITIVE_INT, "defences": ListOf(OneOf(_defences)), "non_adaptive": ListOf(Name()),
+                         "evaluation_draws": POSITIVE_INT,
                          "attack": Section({"eps": Num(0, 1, True), "step": POSITIVE, "steps": POSITIVE_INT,
                                             "eot_samples": POSITIVE_INT, "restarts": POSITIVE_INT, "seed": SEED,
                                             "batch_size": POSITIVE_INT})}),

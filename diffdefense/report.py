@@ -152,11 +152,29 @@ def adaptive_markdown(adaptive: dict) -> str:
     accuracy (worst case per point) over the non-adaptive sets and over all attacks."""
     by_defence = adaptive["defences"]
     columns = list(dict.fromkeys(c for row in by_defence.values() for c in row))
+    draws = adaptive.get("evaluation_draws", 1)
     names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "full_gradient_pgd": "full-gradient EOT PGD (adaptive)",
-             "robust_non_adaptive": "robust, non-adaptive", "robust_all": "robust, all attacks"}
+             "robust_non_adaptive": "robust, non-adaptive", "robust_all": "robust, all attacks (one draw)",
+             "robust_all_worst_of_draws": f"robust, all attacks, every one of {draws} draws",
+             "robust_all_majority_of_draws": f"robust, all attacks, majority of {draws} draws"}
     return markdown_table(["Defence"] + [names.get(c, c) for c in columns],
                           [[DEFENCE_NAMES.get(d, d)] + [cell(row[c]) if c in row else "n/a" for c in columns]
                            for d, row in by_defence.items()])
+
+
+def paired_markdown(adaptive: dict) -> str:
+    """Exact McNemar tests of robust accuracy (all attacks) between DiffDefense and each other defence, on
+    the same images, for each way of scoring the defence's randomness."""
+    rules = {"one": "one draw", "worst": "every draw", "majority": "majority of draws"}
+    rows = []
+    for pair, by_rule in adaptive.get("paired_robust_all", {}).items():
+        first, second = (DEFENCE_NAMES.get(d, d) for d in pair.split("_vs_"))
+        for rule, test in by_rule.items():
+            verdict = "differ (p < 0.05)" if test["p_value"] < 0.05 else "no significant difference"
+            rows.append([f"{first} vs {second}", rules.get(rule, rule), test["images"], test["only_first"],
+                         test["only_second"], f"{test['p_value']:.3g}", verdict])
+    return markdown_table(["Defences", "Scoring", "Images", "Robust only with the first", "Robust only with the second",
+                           "McNemar p", "Finding"], rows)
 
 
 def boundary_markdown(boundary: dict, threshold: float = 5.0) -> tuple[str, list[str]]:

@@ -25,6 +25,17 @@ def summarise(correct: torch.Tensor, confidence: float = CONFIDENCE) -> dict:
     return accuracy_interval(int(correct.sum()), len(correct), confidence)
 
 
+def mcnemar(first: torch.Tensor, second: torch.Tensor) -> dict:
+    """Exact McNemar test of two defences' per-image correctness on the same images: the images only one
+    of them gets right, and the two-sided binomial p-value of that split under "equally accurate"."""
+    first, second = first.bool(), second.bool()
+    only_first, only_second = int((first & ~second).sum()), int((~first & second).sum())
+    discordant = only_first + only_second
+    p_value = stats.binomtest(only_first, discordant).pvalue if discordant else 1.0
+    return {"images": len(first), "both": int((first & second).sum()), "only_first": only_first,
+            "only_second": only_second, "p_value": round(float(p_value), 4)}
+
+
 def auc_interval(negatives: np.ndarray, positives: np.ndarray, *, confidence: float = CONFIDENCE,
                  resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the ROC AUC of scores `positives` against `negatives`, resampling

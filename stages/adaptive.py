@@ -1,25 +1,29 @@
 """Honest robustness: each defence in adaptive.defences, with classifier A behind it, under the paper's
 non-adaptive sets, under BPDA + EOT PGD through the defence and, for defences that are differentiable
 end to end, under full-gradient EOT PGD; robust accuracy is the worst case per point over all of them
-(RobustBench). Writes metrics/adaptive.json and plots/adaptive.csv."""
+(RobustBench). A randomised defence is scored as the randomised-defence literature does: every image
+under `adaptive.evaluation_draws` fresh draws of its randomness, none of which the attack saw, counting
+it robust under all draws (worst case) or under most (majority vote). DiffDefense is compared with each
+other defence on the same images by an exact McNemar test. Writes metrics/adaptive.json and
+plots/adaptive.csv."""
 
 import pandas as pd
 import torch
 
-from diffdefense.adaptive import eot_pgd, robust_correct
+from diffdefense.adaptive import correct_over_draws, eot_pgd, robust_correct
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
 from diffdefense.errors import check_int_range, check_one_of
-from diffdefense.evaluation import predict
 from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, defended_sets, made_by
 from diffdefense.seeding import seed_everything
-from diffdefense.statistics import summarise
+from diffdefense.statistics import mcnemar, summarise
 
-FRESH_DRAW = 10**6  # evaluation re-seeds the defence, so the attack never sees the noise it is scored with
+FRESH_DRAW = 10**6  # evaluation draws start here, so the attack never sees the noise it is scored with
+COMPARED = "diffdefense"  # the defence the paired tests compare with each other one
 ATTACK_NAMES = {"bpda": "bpda_eot_pgd", "full": "full_gradient_pgd"}
 
 
@@ -44,7 +48,7 @@ def main():
     ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"))
     classifier = load_classifier(DEFENDED_CLASSIFIER, MODELS_DIR / f"classifier_{DEFENDED_CLASSIFIER}.safetensors", device)
 
-    results, rows = {}, []
+    results, rows, robust = {}, [], {}
     for defence_name in cfg["defences"]:
         defence = build_defence(defence_name, section(params, "defend", defence_name), ctx)
         gradients = ["bpda", "full"] if hasattr(defence, "purify_with_graph") else ["bpda"]
@@ -54,16 +58,26 @@ def main():
             model = DefendedClassifier(classifier, defence, gradient)
             adversarial[ATTACK_NAMES[gradient]] = eot_pgd(model, images.to(device), labels.to(device),
                                                           progress_bar=True, **cfg["attack"])
-        model.redraw(FRESH_DRAW)
-        correct = {name: predict(model, x.to(device)) == labels for name, x in (sets | adversarial).items()}
-        attacks = {k: v for k, v in correct.items() if k != "clean"}
-        correct["robust_non_adaptive"] = robust_correct({k: v for k, v in attacks.items() if k not in adversarial})
-        correct["robust_all"] = robust_correct(attacks)
+        draws = [FRESH_DRAW + k for k in range(cfg["evaluation_draws"])]
+        scored = {name: correct_over_draws(model, x.to(device), labels, draws)
+                  for name, x in (sets | adversarial).items()}
+        correct = {name: by["one"] for name, by in scored.items()}
+        attacks = [k for k in correct if k != "clean"]
+        correct["robust_non_adaptive"] = robust_correct({k: correct[k] for k in attacks if k not in adversarial})
+        for rule in ("one", "worst", "majority"):
+            robust[defence_name, rule] = robust_correct({k: scored[k][rule] for k in attacks})
+        correct["robust_all"] = robust[defence_name, "one"]
+        correct["robust_all_worst_of_draws"] = robust[defence_name, "worst"]
+        correct["robust_all_majority_of_draws"] = robust[defence_name, "majority"]
         results[defence_name] = {name: summarise(c, confidence) for name, c in correct.items()}
         rows += [{"defence": defence_name, "evaluation": k} | v for k, v in results[defence_name].items()]
         print("  " + ", ".join(f"{k} {v['accuracy']:.0f}%" for k, v in results[defence_name].items()))
+    paired = {f"{COMPARED}_vs_{other}": {rule: mcnemar(robust[COMPARED, rule], robust[other, rule])
+                                         for rule in ("one", "worst", "majority")}
+              for other in cfg["defences"] if other != COMPARED and COMPARED in cfg["defences"]}
     write_json("metrics/adaptive.json", {"images": n, "classifier": DEFENDED_CLASSIFIER, "attack": cfg["attack"],
-                                         "threads": torch.get_num_threads(), "defences": results})
+                                         "evaluation_draws": cfg["evaluation_draws"], "threads": torch.get_num_threads(),
+                                         "defences": results, "paired_robust_all": paired})
     write_csv("plots/adaptive.csv", pd.DataFrame(rows))
 
 

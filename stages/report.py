@@ -85,9 +85,15 @@ def main():
         "the defence, with EOT over the defence's randomness: BPDA (the purification's gradient taken as the "
         "identity) and, for defences that are differentiable end to end, the full gradient through the "
         f"purification (for DiffDefense: through its L optimisation steps and the U-Net). Settings "
-        f"{adaptive['attack']}; the defence's randomness is re-drawn for scoring. Robust "
-        "accuracy counts a point only if every attack leaves it correct (RobustBench).",
+        f"{adaptive['attack']}. Robust accuracy counts a point only if every attack leaves it correct "
+        "(RobustBench). A randomised defence (DiffDefense, DiffPure) is scored under "
+        f"{adaptive.get('evaluation_draws', 1)} fresh draws of its randomness that the attack never saw: under "
+        "one draw, under every draw (worst case: a deployment that draws anew per query can be retried by the "
+        "attacker until it fails) and by majority vote (a deployment that votes over several purifications). "
+        "With its seed fixed the defence is deterministic, and an attacker who knows the seed needs no EOT.",
         report.adaptive_markdown(adaptive),
+        "Paired tests on the same images (exact McNemar): a difference counts as a finding only when p < 0.05.",
+        report.paired_markdown(adaptive),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",

@@ -6,13 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffdefense.adaptive import eot_pgd, robust_correct
+from diffdefense.adaptive import correct_over_draws, eot_pgd, robust_correct
 from diffdefense.attacks import build_attack
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import Binarize, DiffDefense, DiffPure, NoDefence
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.evaluation import accuracy
+from diffdefense.statistics import mcnemar
 
 SCHEDULE = LinearSchedule(20, 1e-4, 0.02)
 
@@ -93,6 +94,38 @@ def test_full_gradient_differs_from_bpda_and_needs_a_differentiable_defence(tiny
         DefendedClassifier(tiny_classifier, Binarize(), "full")
     with pytest.raises(UsageError, match=r"gradient='exact' is not allowed; choose one of \['bpda', 'full'\]"):
         DefendedClassifier(tiny_classifier, NoDefence(), "exact")
+
+
+class DrawDependent(torch.nn.Module):
+    """Image i (its first pixel holds i) is classified right unless (i + the drawn seed) % 3 == 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight, self.seed = torch.nn.Parameter(torch.zeros(1)), 0
+
+    def redraw(self, seed):
+        self.seed = seed
+
+    def forward(self, x):
+        right = (x[:, 0, 0, 0].long() + self.seed) % 3 != 0
+        return torch.stack([(~right).float(), right.float()], 1)
+
+
+def test_each_image_is_scored_under_every_draw_by_worst_case_and_majority():
+    images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
+    scored = correct_over_draws(DrawDependent(), images, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
+    assert scored["one"].tolist() == [False, True, True, False, True, True]  # seed 0 alone
+    assert not scored["worst"].any()  # every image is wrong under exactly one of the three draws
+    assert scored["majority"].all()
+
+
+def test_mcnemar_counts_the_discordant_images_and_tests_their_split():
+    first = torch.tensor([True] * 10 + [False] * 5 + [True] * 3)
+    second = torch.tensor([False] * 10 + [False] * 5 + [True] * 3)
+    result = mcnemar(first, second)
+    assert (result["both"], result["only_first"], result["only_second"]) == (3, 10, 0)
+    assert result["p_value"] == pytest.approx(2 * 0.5 ** 10, abs=1e-4)  # exact two-sided binomial
+    assert mcnemar(first, first)["p_value"] == 1.0
 
 
 def test_robust_accuracy_is_the_worst_case_per_point():

@@ -65,9 +65,18 @@ def test_adaptive_table_has_one_row_per_defence():
         "binarize": {"clean": acc(10, 10), "bpda_eot_pgd": acc(6, 10), "robust_all": acc(6, 10)}}}
     lines = report.adaptive_markdown(adaptive).splitlines()
     assert lines[0] == ("| Defence | clean | BPDA+EOT PGD (adaptive) | full-gradient EOT PGD (adaptive) "
-                        "| robust, all attacks |")
+                        "| robust, all attacks (one draw) |")
     # not differentiable: no full-gradient attack
     assert lines[3] == "| binarize | 100.0 [72.2, 100.0] | 60.0 [31.3, 83.2] | n/a | 60.0 [31.3, 83.2] |"
+
+
+def test_paired_table_calls_a_difference_a_finding_only_below_p_0_05():
+    adaptive = {"paired_robust_all": {"diffdefense_vs_binarize": {
+        "one": {"images": 10, "both": 5, "only_first": 1, "only_second": 0, "p_value": 1.0},
+        "worst": {"images": 40, "both": 0, "only_first": 0, "only_second": 12, "p_value": 0.0005}}}}
+    lines = report.paired_markdown(adaptive).splitlines()
+    assert lines[2] == "| DiffDefense vs binarize | one draw | 10 | 1 | 0 | 1 | no significant difference |"
+    assert lines[3] == "| DiffDefense vs binarize | every draw | 40 | 0 | 12 | 0.0005 | differ (p < 0.05) |"
 
 
 def test_boundary_table_names_the_fragile_sets():
