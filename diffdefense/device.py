@@ -18,4 +18,6 @@ def resolve_device(requested: str = "auto") -> torch.device:
     elif requested == "cuda" and not torch.cuda.is_available():
         raise UsageError("device='cuda' (param or DIFFDEFENSE_DEVICE) but this machine has no usable CUDA device; "
                          "use auto or cpu")
+    if requested == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per process under torchrun
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return torch.device(requested)

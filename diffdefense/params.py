@@ -76,6 +76,17 @@ class Name:
 
 
 @dataclass(frozen=True)
+class Launcher:
+    """How stages that can share their work start their processes: python, or torchrun with its options."""
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` fits."""
+        if not isinstance(value, str) or value.split()[:1] not in (["python"], ["torchrun"]):
+            raise UsageError(f"{name}={value!r} is not allowed; use 'python' or 'torchrun <options>', for example "
+                             "'torchrun --standalone --nproc-per-node 4'")
+
+
+@dataclass(frozen=True)
 class ListOf:
     """A non-empty list whose items follow `item`."""
 
@@ -185,6 +196,7 @@ CLASSIFIER_TRAINING = Section(
     {"adversarial": AnyMapping(), "schedule": OneOf(lambda: ["constant", "onecycle"])})
 SCHEMA = Section({
     "device": OneOf(lambda: ["auto", "cpu", "cuda"]),
+    "launcher": Launcher(),
     "data": Section({"dataset": OneOf(_datasets), "train_size": COUNT, "test_size": COUNT, "seed": SEED}),
     "train_classifier": MapOf(OneOf(_classifiers), CLASSIFIER_TRAINING),
     "train_ddpm": Section({"timesteps": Int(1, 1000), "beta_start": Num(0, 1, True, True),

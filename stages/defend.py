@@ -1,6 +1,7 @@
 """Purify every evaluation set with one defence: data/defended/<defence>/<set>.safetensors (images and
 per-image reconstruction error). Timings go to the sidecar metrics/timing/defend/<defence>.json, so a
-rerun with identical results leaves the stages after it up to date."""
+rerun with identical results leaves the stages after it up to date. Under `torchrun --nproc-per-node N`
+the processes share each set's chunks and rank 0 writes (diffdefense.sharding)."""
 
 import argparse
 import time
@@ -14,6 +15,7 @@ from diffdefense.errors import check_one_of
 from diffdefense.io import atomic_dir, load_tensors, save_tensors, write_json
 from diffdefense.pipeline import DEFENDED_DIR, MODELS_DIR, SETS_DIR, defended_sets, made_by
 from diffdefense.seeding import seed_everything
+from diffdefense.sharding import is_writer, process_group, rank_and_size
 
 
 def main():
@@ -25,22 +27,28 @@ def main():
     check_one_of("defend --defence", name, cfg["defences"])
     settings = section(params, "defend", name)
     seed_everything(settings.get("seed", 0))  # the defences seed per image too; this covers anything else
-    ctx = DefenceContext(MODELS_DIR, resolve_device(params["device"]), cfg["batch_size"], progress=True)
+    ctx = DefenceContext(MODELS_DIR, resolve_device(params["device"]), cfg["batch_size"], progress=is_writer())
     defence = build_defence(name, settings, ctx)
     inputs = {s: load_tensors(SETS_DIR / f"{s}.safetensors", made_by(s)) for s in defended_sets(section(params, "attack"))}
-
-    seconds = {}
-    with atomic_dir(DEFENDED_DIR / name) as tmp:
+    purified, seconds = {}, {}
+    with process_group(ctx.device):
         for set_name, (tensors, _) in inputs.items():
-            print(f"{name}: {set_name} ({len(tensors['images'])} images)")
+            if is_writer():
+                print(f"{name}: {set_name} ({len(tensors['images'])} images)")
             start = time.perf_counter()
-            purified = defence(tensors["images"])
+            purified[set_name] = defence(tensors["images"])
             seconds[set_name] = (time.perf_counter() - start) / len(tensors["images"])
-            save_tensors(tmp / f"{set_name}.safetensors",
-                         {"images": purified.images, "recon_error": purified.recon_error})
-            print(f"  {seconds[set_name]:.3f} s/image, mean reconstruction MSE {purified.recon_error.mean():.4f}")
+            if is_writer():
+                print(f"  {seconds[set_name]:.3f} s/image, mean reconstruction MSE "
+                      f"{purified[set_name].recon_error.mean():.4f}")
+    if not is_writer():
+        return
+    with atomic_dir(DEFENDED_DIR / name) as tmp:
+        for set_name, result in purified.items():
+            save_tensors(tmp / f"{set_name}.safetensors", {"images": result.images, "recon_error": result.recon_error})
     write_json(f"metrics/timing/defend/{name}.json", {"seconds_per_image": seconds, "device": str(ctx.device),
-                                                      "threads": torch.get_num_threads()})
+                                                      "threads": torch.get_num_threads(),
+                                                      "processes": rank_and_size()[1]})
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def _outs() -> list[str]:
 
 
 def _entry(stage: dict) -> str:
-    return re.match(r"python -m (\S+)", stage.get("do", stage)["cmd"]).group(1)
+    return re.match(r"\S+ -m (\S+)", stage.get("do", stage)["cmd"]).group(1)
 
 
 @pytest.mark.parametrize("name", sorted(DVC))

@@ -134,6 +134,7 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
     ({"attack__sets__fgsm-white__images": -5}, "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
     ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
     ({"device": "tpu"}, "device='tpu' is not allowed; choose one of ['auto', 'cpu', 'cuda']"),
+    ({"launcher": "bash -c"}, "launcher='bash -c' is not allowed; use 'python' or 'torchrun <options>'"),
     ({"statistics__confidence": 1.5}, "statistics.confidence=1.5 is out of range; expected a number in [0.5, 1)"),
 ])
 def test_check_params_names_each_bad_param_in_one_line_and_writes_nothing(tmp_path, overrides, fragment):

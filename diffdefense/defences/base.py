@@ -8,6 +8,7 @@ from typing import Callable, Protocol
 import torch
 
 from ..progress import progress
+from ..sharding import map_chunks
 
 
 @dataclass
@@ -39,11 +40,15 @@ def purify_in_chunks(reconstruct: Reconstruct, images: torch.Tensor, *, batch_si
                      desc: str, show_progress: bool = False) -> Purified:
     """Run `reconstruct(chunk, first_index) -> (purified, recon_error)` on `device` over chunks of
     `batch_size` images and gather the results on the CPU, so peak memory is set by `batch_size`
-    whatever the number of images. `first_index` lets a defence seed its randomness per image."""
-    outputs, errors = [], []
-    chunks = range(0, len(images), batch_size)
-    for start in progress(chunks, desc=desc, unit="batch", disable=not show_progress):
+    whatever the number of images. `first_index` lets a defence seed its randomness per image, which is
+    what lets processes started by torchrun share the chunks (diffdefense.sharding)."""
+    bar = progress(total=-(-len(images) // batch_size), desc=desc, unit="batch", disable=not show_progress)
+
+    def chunk(start: int) -> tuple[torch.Tensor, torch.Tensor]:
         out, err = reconstruct(images[start:start + batch_size].to(device), start)
-        outputs.append(out.cpu())
-        errors.append(err.cpu())
-    return Purified(torch.cat(outputs), torch.cat(errors))
+        bar.update()
+        return out.cpu(), err.cpu()
+
+    results = map_chunks(chunk, range(0, len(images), batch_size))
+    bar.close()
+    return Purified(torch.cat([out for out, _ in results]), torch.cat([err for _, err in results]))
