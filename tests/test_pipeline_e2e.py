@@ -149,10 +149,21 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
     assert adaptive["images"] == 4 and list(adaptive["defences"]) == ["none", "binarize", "diffpure", "diffdefense"]
     for name, row in adaptive["defences"].items():
         adaptive_attacks = {"bpda_eot_pgd"} | ({"full_gradient_pgd"} if name != "binarize" else set())
-        assert set(row) == {"clean", "fgsm-white", "pgd-white", "robust_non_adaptive", "robust_all"} | adaptive_attacks
+        assert set(row) == {"clean", "fgsm-white", "pgd-white", "robust_non_adaptive", "robust_all",
+                            "robust_all_worst_of_draws", "robust_all_majority_of_draws"} | adaptive_attacks
         assert row["robust_all"]["accuracy"] <= min(
             [row["robust_non_adaptive"]["accuracy"]] + [row[a]["accuracy"] for a in adaptive_attacks])
+        # every draw right implies the first draw and most draws right
+        assert row["robust_all_worst_of_draws"]["accuracy"] <= min(row["robust_all"]["accuracy"],
+                                                                   row["robust_all_majority_of_draws"]["accuracy"])
         assert all(v["images"] == 4 and v["ci_low"] <= v["accuracy"] <= v["ci_high"] for v in row.values())
+    assert adaptive["evaluation_draws"] == 2
+    paired = adaptive["paired_robust_all"]
+    assert set(paired) == {"diffdefense_vs_none", "diffdefense_vs_binarize", "diffdefense_vs_diffpure"}
+    for by_rule in paired.values():
+        assert set(by_rule) == {"one", "worst", "majority"}
+        assert all(t["both"] + t["only_first"] + t["only_second"] <= t["images"] == 4 and 0 <= t["p_value"] <= 1
+                   for t in by_rule.values())
 
 
 # The tests below rerun stages in the shared work folder, so they come last. Outputs allowed to differ
