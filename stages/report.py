@@ -22,6 +22,10 @@ def read(name: str) -> dict:
     return json.loads((METRICS / name).read_text())
 
 
+def _mean(per_set: dict | None) -> float | None:
+    return sum(per_set.values()) / len(per_set) if per_set else None
+
+
 def main():
     params = load_params()
     table1, table2, table3 = read("table1.json"), read("table2.json"), read("table3.json")
@@ -94,6 +98,10 @@ def main():
         report.adaptive_markdown(adaptive),
         "Paired tests on the same images (exact McNemar): a difference counts as a finding only when p < 0.05.",
         report.paired_markdown(adaptive),
+        "## Verdict",
+        "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
+        "test finds it.",
+        report.verdict_markdown(table2, adaptive, _mean(seconds.get("diffdefense"))),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",

@@ -79,6 +79,21 @@ def test_paired_table_calls_a_difference_a_finding_only_below_p_0_05():
     assert lines[3] == "| DiffDefense vs binarize | every draw | 40 | 0 | 12 | 0.0005 | differ (p < 0.05) |"
 
 
+def test_verdict_counts_only_separated_intervals_and_significant_paired_tests():
+    table2 = {"fgsm": {"with_defence": acc(90, 100), "adversarial_training": acc(50, 100)},
+              "pgd": {"with_defence": acc(60, 100), "adversarial_training": acc(62, 100)}}
+    adaptive = {"images": 10, "evaluation_draws": 3, "defences": {
+        "binarize": {"robust_all": acc(7, 10), "robust_all_worst_of_draws": acc(7, 10)},
+        "diffdefense": {"robust_all": acc(5, 10), "robust_all_worst_of_draws": acc(4, 10)}},
+        "paired_robust_all": {"diffdefense_vs_binarize": {
+            "worst": {"images": 10, "both": 4, "only_first": 0, "only_second": 3, "p_value": 0.25}}}}
+    text = report.verdict_markdown(table2, adaptive, 0.4)
+    assert "above FGSM adversarial training (A_adv, attacked itself) on 1, below on 0, and within the intervals on 1" in text
+    assert "no significant difference (McNemar p = 0.25" in text and "gains nothing measurable" in text
+    adaptive["paired_robust_all"]["diffdefense_vs_binarize"]["worst"] |= {"only_second": 9, "p_value": 0.004}
+    assert "Binarisation is measurably more robust" in report.verdict_markdown(table2, adaptive, 0.4)
+
+
 def test_boundary_table_names_the_fragile_sets():
     text, fragile = report.boundary_markdown({
         "deepfool-white": {"images": 10, "on_boundary": 9, "median_logit_gap": 1e-6, "flipped_since_crafted": 0},
