@@ -79,6 +79,14 @@ def _outs() -> list[str]:
     return outs
 
 
+def _made_by(dep: str, out: str) -> bool:
+    """Whether `out` (a foreach stage's may hold ${...}) is `dep`, lies inside it or holds it."""
+    pattern = re.escape(out).replace(r"\$\{", "${")
+    pattern = re.sub(r"\$\{[^}]*\}", "[^/]+", pattern)
+    return bool(re.fullmatch(pattern, dep) or re.match(pattern + "/", dep)
+                or re.match(re.escape(dep) + "/", out))
+
+
 def _entry(stage: dict) -> str:
     return re.match(r"\S+ -m (\S+)", stage.get("do", stage)["cmd"]).group(1)
 
@@ -96,7 +104,7 @@ def test_every_declared_dep_exists_or_is_made_by_a_stage(name):
     for dep in _deps(DVC[name]):
         if "${" in dep:  # a per-item data file, made by a stage of the same foreach
             continue
-        made = any(dep == out or dep.startswith(out + "/") or out.startswith(dep + "/") for out in outs)
+        made = any(_made_by(dep, out) for out in outs)
         assert made or (REPO / dep).exists(), f"stage {name} declares dep {dep}, which neither exists nor is made"
 
 
