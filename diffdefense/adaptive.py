@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .defended import DefendedClassifier
 from .errors import check_int_range, check_positive
-from .evaluation import predict
+from .evaluation import correct
 from .progress import progress
 
 
@@ -66,6 +66,6 @@ def correct_over_draws(model: DefendedClassifier, images: torch.Tensor, labels: 
     per_draw = []
     for seed in seeds:
         model.redraw(seed)
-        per_draw.append(predict(model, images) == labels.cpu())
+        per_draw.append(correct(model, images, labels))
     stacked = torch.stack(per_draw)
     return {"one": stacked[0], "worst": stacked.all(0), "majority": stacked.sum(0) * 2 > len(seeds)}
