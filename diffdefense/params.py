@@ -214,7 +214,8 @@ SCHEMA = Section({
     "defend": DefendSection(),
     "statistics": Section({"confidence": Num(0.5, 1, open_high=True), "bootstrap_resamples": Int(100), "seed": SEED}),
     "table3": Section({"set": Name(), "images": POSITIVE_INT,
-                       "rows": ListOf(Section({"defence": OneOf(_defences), "L": POSITIVE_INT, "R": POSITIVE_INT}))}),
+                       "rows": MapOf(Name(), Section({"defence": OneOf(_defences), "L": POSITIVE_INT,
+                                                     "R": POSITIVE_INT}))}),
     "ablation": Section({"images": POSITIVE_INT, "sets": ListOf(Name()), "t_star": ListOf(POSITIVE_INT),
                          "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT)}),
     "grids": Section({"images": Int(1, 50)}),
@@ -238,7 +239,7 @@ def validate(params) -> dict:
                              f"have {sorted(params['train_classifier'])}")
     for where, names in (("defend.defences", params["defend"]["defences"]),
                          ("adaptive.defences", params["adaptive"]["defences"]),
-                         ("table3.rows", [row["defence"] for row in params["table3"]["rows"]])):
+                         ("table3.rows", [row["defence"] for row in params["table3"]["rows"].values()])):
         for name in names:
             if name not in params["defend"]:
                 raise UsageError(f"{where} names {name!r}, which has no settings section defend.{name}")

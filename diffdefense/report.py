@@ -241,3 +241,27 @@ def boundary_markdown(boundary: dict, threshold: float = 5.0) -> tuple[str, list
                      b.get("flipped_since_crafted", "–")])
     return markdown_table(["Set", "Images", "On the boundary (logit gap < 1e-3)", "Median logit gap",
                            "Scored differently than when crafted"], rows), fragile
+
+
+def key_metrics(table1: dict, table2: dict, table3: dict, detection: dict, adaptive: dict, classifiers: dict,
+                ddpm: dict) -> dict:
+    """The numbers users compare across experiments, for reports/summary.json (the only file DVC lists as
+    metrics, so `dvc exp show` starts with them): accuracies (%) and AUCs, no timings or counts."""
+    accuracy = table1["accuracy"]
+    defended = {"clean": accuracy["clean"]} | {f"{attack}-{box}": by_defence for attack, by_box in accuracy.items()
+                                               if attack != "clean" for box, by_defence in by_box.items()}
+    return {
+        "classifier_test_accuracy": {name: m["test"]["accuracy"] for name, m in classifiers.items()},
+        "ddpm_eps_mse": round(ddpm["train_loss"], 5),
+        "table1": {name: {defence: cell["accuracy"] for defence, cell in by_defence.items()}
+                   for name, by_defence in defended.items()},
+        "adversarial_training": {attack: row["adversarial_training"]["accuracy"] for attack, row in table2.items()
+                                 if row["adversarial_training"]},
+        "auc": {defence: {name: round(d["auc"], 4) for name, d in by_set.items()}
+                for defence, by_set in detection.items()},
+        "table3": {name: row["accuracy"] for name, row in table3["rows"].items()},
+        "adaptive_robust_all": {defence: {rule: by[key]["accuracy"] for rule, key in
+                                          (("one_draw", "robust_all"), ("worst_of_draws", "robust_all_worst_of_draws"),
+                                           ("majority_of_draws", "robust_all_majority_of_draws")) if key in by}
+                                for defence, by in adaptive["defences"].items()},
+    }

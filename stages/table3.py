@@ -28,20 +28,21 @@ def main():
     ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"), progress=True)
     classifier = load_classifier(DEFENDED_CLASSIFIER, MODELS_DIR / f"classifier_{DEFENDED_CLASSIFIER}.safetensors", device)
 
-    dataset, rows = section(params, "data", "dataset"), []
-    for row in cfg["rows"]:
+    dataset, rows = section(params, "data", "dataset"), {}
+    for name, row in cfg["rows"].items():
         settings = section(params, "defend", row["defence"]) | {"L": row["L"], "R": row["R"]}
         defence = build_defence(row["defence"], settings, ctx)
         print(f"{row['defence']} L={row['L']} R={row['R']} on {len(images)} images of {cfg['set']}")
         result = timed_accuracy(defence, classifier, images, labels, section(params, "statistics", "confidence"))
         reference = paper.TABLE3.get(dataset, {}).get((row["defence"], row["L"], row["R"]), (None, None))
-        rows.append(row | result | {"paper_seconds_per_image": reference[0], "paper_accuracy": reference[1]})
+        rows[name] = row | result | {"paper_seconds_per_image": reference[0], "paper_accuracy": reference[1]}
         print(f"  {result['accuracy']:.2f}% at {result['seconds_per_image']:.3f} s/image")
     write_json("metrics/table3.json", {"set": cfg["set"], "images": len(images), "device": str(device),
                                        "threads": torch.get_num_threads(),
-                                       "rows": {f"{r['defence']}_L{r['L']}_R{r['R']}": r for r in rows}})
-    write_csv("plots/table3.csv", pd.DataFrame(rows))
-    print(pd.DataFrame(rows).to_string(index=False))
+                                       "rows": rows})
+    table = pd.DataFrame(rows.values())
+    write_csv("plots/table3.csv", table)
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":

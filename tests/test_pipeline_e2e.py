@@ -91,8 +91,12 @@ def test_repro_is_reproducible_and_metrics_show(tiny_run):
     work, env = tiny_run
     status = json.loads(dvc(work, "status", "--json", env=env).stdout)
     assert status == {}, status
-    shown = dvc(work, "metrics", "show", env=env).stdout
-    assert "table1.json" in shown and "accuracy.fgsm.white.diffdefense" in shown
+    # DVC lists only the key metrics (no timings); the full tables are one target away
+    shown = dvc(work, "metrics", "show", "--json", env=env).stdout
+    assert list(json.loads(shown)["workspace"]["data"]) == ["reports/summary.json"]
+    assert "table1.fgsm-white.diffdefense" in dvc(work, "metrics", "show", env=env).stdout
+    assert "seconds" not in shown
+    assert "accuracy.fgsm.white.diffdefense" in dvc(work, "metrics", "show", "metrics/table1.json", env=env).stdout
 
 
 def test_changing_L_reruns_only_what_depends_on_it(tiny_run):
@@ -187,11 +191,12 @@ def without_timings(obj):
 
 
 def untimed_results(work: Path) -> dict:
-    """Every metrics file and plot table, with timing fields and columns removed."""
+    """Every metrics file, the key metrics and every plot table, with timing fields and columns removed."""
     import pandas as pd
 
     metrics = {str(p.relative_to(work)): without_timings(json.loads(p.read_text()))
-               for p in sorted((work / "metrics").rglob("*.json")) if "timing" not in p.parts}
+               for p in [*sorted((work / "metrics").rglob("*.json")), work / "reports" / "summary.json"]
+               if "timing" not in p.parts}
     tables = {str(p.relative_to(work)): pd.read_csv(p, keep_default_na=False)  # "" for no paper number, not NaN
               .drop(columns=list(TIMING_KEYS), errors="ignore").to_dict("list")
               for p in sorted((work / "plots").glob("*.csv"))}

@@ -94,6 +94,23 @@ def test_verdict_counts_only_separated_intervals_and_significant_paired_tests():
     assert "Binarisation is measurably more robust" in report.verdict_markdown(table2, adaptive, 0.4)
 
 
+def test_key_metrics_hold_accuracies_and_aucs_but_no_timings():
+    table2 = {"fgsm": {"adversarial_training": acc(3, 4)}, "square": {"adversarial_training": None}}
+    table3 = {"device": "cpu", "threads": 2, "rows": {"gan_L5": {"seconds_per_image": 0.1} | acc(1, 4)}}
+    detection = {"diffdefense": {"fgsm-white": {"auc": 0.987654, "auc_ci_low": 0.9, "auc_ci_high": 1.0}}}
+    adaptive = {"defences": {"diffdefense": {"robust_all": acc(2, 4), "robust_all_worst_of_draws": acc(1, 4)},
+                             "none": {"robust_all": acc(0, 4)}}}
+    classifiers = {"A": {"seconds": 9.0, "threads": 2, "test": acc(99, 100)}}
+    key = report.key_metrics(TABLE1, table2, table3, detection, adaptive, classifiers, {"train_loss": 0.0512345})
+    assert key == {"classifier_test_accuracy": {"A": 99.0}, "ddpm_eps_mse": 0.05123,
+                   "table1": {"clean": {"no_defence": 100.0, "diffdefense": 75.0},
+                              "fgsm-white": {"no_defence": 25.0, "diffdefense": 50.0}},
+                   "adversarial_training": {"fgsm": 75.0}, "auc": {"diffdefense": {"fgsm-white": 0.9877}},
+                   "table3": {"gan_L5": 25.0},
+                   "adaptive_robust_all": {"diffdefense": {"one_draw": 50.0, "worst_of_draws": 25.0},
+                                           "none": {"one_draw": 0.0}}}
+
+
 def test_boundary_table_names_the_fragile_sets():
     text, fragile = report.boundary_markdown({
         "deepfool-white": {"images": 10, "on_boundary": 9, "median_logit_gap": 1e-6, "flipped_since_crafted": 0},
