@@ -29,6 +29,7 @@ from diffdefense.device import resolve_device
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.io import load_tensors
 from diffdefense.models import UNet, load_classifier, load_ddpm
+from diffdefense.seeding import derived_seed
 
 
 def authors_style(unet, images, *, L, R, t_star, seed, lr=0.02, lr_restart=25.0, decay=0.1):
@@ -37,7 +38,7 @@ def authors_style(unet, images, *, L, R, t_star, seed, lr=0.02, lr_restart=25.0,
     device = next(unet.parameters()).device
     outputs = []
     for index, image in enumerate(images):
-        gen = torch.Generator(device).manual_seed(seed * 1_000_003 + index)
+        gen = torch.Generator(device).manual_seed(derived_seed(seed, index))
         z = torch.randn((R,) + tuple(image.shape), generator=gen, device=device).requires_grad_(True)
         target = image.to(device).expand(R, *image.shape)
         adam = torch.optim.Adam([z], lr=lr, betas=(0.5, 0.999))

@@ -13,15 +13,18 @@ from .statistics import CONFIDENCE
 
 
 def sweep(build: Callable[[dict], object], classifier: nn.Module, sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
-          base: dict, grid: dict[str, list], confidence: float = CONFIDENCE) -> list[dict]:
+          base: dict, grid: dict[str, list], confidence: float = CONFIDENCE,
+          variants: dict[str, dict] | None = None) -> list[dict]:
     """Vary each setting in `grid` over its values, the others held at `base`, and measure the defence
-    (built by `build(settings)`) on every set. A point shared by several sweeps (the base) runs once.
+    (built by `build(settings)`) on every set; then each of `variants` (name -> settings replaced in
+    `base`), as rows varied="variant", value=name. A point shared by several sweeps (the base) runs once.
     Returns rows: varied, value, set, accuracy, images, ci_low, ci_high, seconds_per_image, recon_error."""
     measured: dict[tuple, dict] = {}
     rows = []
-    points = [(name, value) for name, values in grid.items() for value in values]
-    for name, value in progress(points, desc="ablation", unit="setting"):
-        settings = base | {name: value}
+    points = [(name, value, {name: value}) for name, values in grid.items() for value in values]
+    points += [("variant", name, changes) for name, changes in (variants or {}).items()]
+    for name, value, changes in progress(points, desc="ablation", unit="setting"):
+        settings = base | changes
         key = tuple(sorted(settings.items()))
         if key not in measured:
             defence = build(settings)

@@ -10,17 +10,19 @@ from .defended import DefendedClassifier
 from .errors import check_int_range, check_positive
 from .evaluation import correct
 from .progress import progress
+from .seeding import derived_seed
 
 
 def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, eps: float = 0.3,
             step: float = 0.05, steps: int = 20, eot_samples: int = 4, restarts: int = 1, seed: int = 0,
-            batch_size: int = 10, progress_bar: bool = False) -> torch.Tensor:
+            batch_size: int = 10, fixed_seed: int | None = None, progress_bar: bool = False) -> torch.Tensor:
     """L-inf PGD on `model` (defence then classifier), its gradient averaged over `eot_samples` draws of
     the defence's randomness per step (EOT). The gradient is the model's own: BPDA or full, as set by
     `model.gradient`. Gradients are taken `batch_size` images at a time, which bounds memory (a full
     gradient through DiffDefense keeps the graph of every U-Net call). Each restart starts uniformly
     in the eps-ball; an image keeps the first adversarial example that fools the model under a fresh
-    draw. Returns adversarial images in [0, 1] within eps of `images`."""
+    draw. With `fixed_seed` every draw (attack and final check) uses that seed: the attack on a
+    defence whose seed is fixed and known. Returns adversarial images in [0, 1] within eps of `images`."""
     check_positive("adaptive.attack.eps", eps)
     check_positive("adaptive.attack.step", step)
     check_int_range("adaptive.attack.steps", steps, 1)
@@ -37,14 +39,14 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
         for _ in progress(range(steps), desc=desc, unit="step", disable=not progress_bar):
             grad = torch.zeros_like(x)
             for _ in range(eot_samples):
-                model.redraw(seed * 1_000_003 + draw)
+                model.redraw(derived_seed(seed, draw) if fixed_seed is None else fixed_seed)
                 draw += 1
                 for first in range(0, len(x), batch_size):
                     x_in = x[first:first + batch_size].clone().requires_grad_(True)
                     loss = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="sum")
                     grad[first:first + batch_size] += torch.autograd.grad(loss, x_in)[0]
             x = torch.min(torch.max(x + step * grad.sign(), images - eps), images + eps).clamp(0, 1).detach()
-        model.redraw(seed * 1_000_003 + draw)
+        model.redraw(derived_seed(seed, draw) if fixed_seed is None else fixed_seed)
         draw += 1
         with torch.no_grad():
             success = model(x).argmax(1) != labels

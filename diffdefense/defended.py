@@ -14,13 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .defences import DefenceGAN, DiffDefense, Purified
+from .defences import DEFENCES, Defence, Purified
 from .diffusion import LinearSchedule
 from .errors import UsageError, check_one_of
 from .models import load_classifier, load_ddpm
 
-# The pipeline's default DiffDefense settings (params.yaml defend.diffdefense).
-DIFFDEFENSE_DEFAULTS = dict(variant="code", L=4, R=5, t_star=15, lr=0.02, lr_restart=25.0, decay=0.1, seed=0)
 GRADIENTS = ("bpda", "full")
 
 
@@ -52,35 +50,33 @@ class DefendedClassifier(nn.Module):
     forward() returns the classifier's logits on the purified images, so gradient-based attacks from the
     registry run against the defended model. Its gradient with respect to the input is, with
     gradient="bpda", the straight-through (BPDA, identity) approximation of the purification; with
-    gradient="full", the true gradient through the purification (defences with `purify_with_graph`:
+    gradient="full", the true gradient through the purification (`differentiable` defences:
     DiffDefense, DiffPure, none), which costs several times the memory and time, so it is only built
     when the input requires a gradient (scoring runs the plain purification). The last call's
     per-image reconstruction errors are kept in `last_recon_error` (a detection score: larger means
     more likely attacked)."""
 
-    def __init__(self, classifier: nn.Module, defence, gradient: str = "bpda"):
+    def __init__(self, classifier: nn.Module, defence: Defence, gradient: str = "bpda"):
         super().__init__()
         check_one_of("gradient", gradient, GRADIENTS)
-        if gradient == "full" and not hasattr(defence, "purify_with_graph"):
+        if gradient == "full" and not defence.differentiable:
             raise UsageError(f"gradient='full' needs a defence that is differentiable end to end; "
                              f"{type(defence).__name__} is not, so use gradient='bpda'")
         self.classifier = classifier.eval()
         self.defence, self.gradient = defence, gradient
         # the shape the purifier (else the classifier) is built for, if it says
-        self.image_shape = getattr(defence, "image_shape", None) or getattr(classifier, "image_shape", None)
+        self.image_shape = defence.image_shape or getattr(classifier, "image_shape", None)
         self.dtype = next(classifier.parameters()).dtype
         self.last_recon_error: torch.Tensor | None = None
 
     def redraw(self, seed: int) -> None:
         """Re-seed the defence's randomness (z_T starts, noise), for EOT attacks and fresh evaluation draws."""
-        if hasattr(self.defence, "seed"):
-            self.defence.seed = seed
+        self.defence.seed = seed
 
     def purify(self, images: torch.Tensor) -> Purified:
         """Purified images (on the input's device) and per-image reconstruction errors."""
         check_images(images, shape=self.image_shape, dtype=self.dtype)
-        with torch.enable_grad():  # DiffDefense and Defense-GAN optimise latents even when the caller is in no_grad
-            purified = self.defence(images.detach())
+        purified = self.defence(images.detach())
         return Purified(purified.images.to(images.device), purified.recon_error.to(images.device))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -100,23 +96,23 @@ def defended_classifier(classifier: nn.Module, defence: str = "diffdefense", *, 
                         schedule: LinearSchedule | None = None, generator: nn.Module | None = None,
                         batch_size: int = 40, device: torch.device | str | None = None, gradient: str = "bpda",
                         **settings) -> DefendedClassifier:
-    """Wrap `classifier` with `defence` ("diffdefense", needing `unet` and `schedule`, or "defencegan",
-    needing `generator`). `settings` override the pipeline's defaults (for DiffDefense: variant, L, R,
-    t_star, lr, lr_restart, decay, seed). Models are moved to `device` (default: the classifier's).
-    `gradient` is what attacks differentiate: "bpda" or "full" (see DefendedClassifier)."""
+    """Wrap `classifier` with the registered defence `defence` (diffdefense, diffpure, defencegan,
+    binarize, none), given the networks it runs: `unet` and `schedule` (DiffDefense, DiffPure) or
+    `generator` (Defense-GAN). `settings` override the defence's defaults, which are the pipeline's
+    (for DiffDefense: variant, L, R, t_star, lr, lr_restart, decay, seed). Models are moved to `device`
+    (default: the classifier's). `gradient` is what attacks differentiate: "bpda" or "full" (see
+    DefendedClassifier)."""
+    check_one_of("defence", defence, DEFENCES)
     device = torch.device(device) if device is not None else next(classifier.parameters()).device
-    classifier = classifier.to(device)
-    if defence == "diffdefense":
-        if unet is None or schedule is None:
-            raise UsageError("defence 'diffdefense' needs unet= and schedule= (see load_pipeline_models)")
-        built = DiffDefense(unet.to(device), schedule, batch_size=batch_size, **(DIFFDEFENSE_DEFAULTS | settings))
-    elif defence == "defencegan":
-        if generator is None:
-            raise UsageError("defence 'defencegan' needs generator= (see diffdefense.models.gan.load_generator)")
-        built = DefenceGAN(generator.to(device), batch_size=batch_size, **settings)
-    else:
-        raise UsageError(f"defence={defence!r} is not allowed; choose one of ['diffdefense', 'defencegan']")
-    return DefendedClassifier(classifier, built, gradient)
+    given = {"unet": unet, "schedule": schedule, "generator": generator}
+    cls = DEFENCES[defence]
+    missing = [name for name in cls.networks if given[name] is None]
+    if missing:
+        needed = " and ".join(f"{name}=" for name in cls.networks)
+        raise UsageError(f"defence {defence!r} needs {needed} (see load_pipeline_models and "
+                         "diffdefense.models.gan.load_generator)")
+    networks = [given[n].to(device) if isinstance(given[n], nn.Module) else given[n] for n in cls.networks]
+    return DefendedClassifier(classifier.to(device), cls(*networks, batch_size=batch_size, **settings), gradient)
 
 
 def load_pipeline_models(models_dir: str | Path = "models", classifier: str = "A",

@@ -62,3 +62,17 @@ def unknown_keywords_as_usage_error(section: str):
         if unexpected is None:
             raise
         raise UsageError(f"{section}.{unexpected.group(1)} is not a setting of {section}") from exc
+
+
+@contextmanager
+def settings_of(section: str):
+    """Name the params section a library object is built from: its errors, which name its own arguments
+    (`L=0 is out of range`, right for a Python caller), become errors about `section`.L, and a misspelt
+    setting becomes one naming `section`."""
+    with unknown_keywords_as_usage_error(section):
+        try:
+            yield
+        except UsageError as exc:
+            if not re.match(r"\w+=", str(exc)):
+                raise
+            raise UsageError(f"{section}.{exc}") from exc

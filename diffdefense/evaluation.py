@@ -101,18 +101,20 @@ def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
     return metrics, flat
 
 
-def table2(rows: list[dict], dataset: str, defence: str = "diffdefense") -> dict:
-    """Table 2: per attack, accuracy of A without and with `defence` (white-box on A), and of the
-    adversarially trained A_adv under the same attack crafted on it (each with images and interval),
-    with the paper's numbers for `dataset`."""
+def table2(rows: list[dict], dataset: str, robust_training: dict[str, str], defence: str = "diffdefense") -> dict:
+    """Table 2: per attack, accuracy of A without and with `defence` (white-box on A), and of each
+    robustly trained classifier (`robust_training`: column -> classifier role) under the same attack
+    crafted on it (each with images and interval; None where that set was not made), with the paper's
+    numbers for `dataset` (it has FGSM adversarial training only)."""
     by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): _summary(r) for r in rows}
     table = {}
     for attack in dict.fromkeys(r["attack"] for r in rows if r["box"] == "white" and r["evaluated_on"] == "A"):
         reference = paper.TABLE2.get(dataset, {}).get(attack, (None, None, None))
-        table[attack] = {"without_defence": by_key.get((attack, "white", "A", NO_DEFENCE)),
-                         "with_defence": by_key.get((attack, "white", "A", defence)),
-                         "adversarial_training": by_key.get((attack, "white", "A_adv", NO_DEFENCE)),
-                         "paper": dict(zip(("without_defence", "with_defence", "adversarial_training"), reference))}
+        table[attack] = ({"without_defence": by_key.get((attack, "white", "A", NO_DEFENCE)),
+                          "with_defence": by_key.get((attack, "white", "A", defence))}
+                         | {column: by_key.get((attack, "white", role, NO_DEFENCE))
+                            for column, role in robust_training.items()}
+                         | {"paper": dict(zip(("without_defence", "with_defence", "adversarial_training"), reference))})
     return table
 
 

@@ -24,9 +24,16 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     plt.close(fig)
 
 
+def as_picture(image: torch.Tensor) -> dict:
+    """imshow arguments for one C x H x W image in [0, 1]: grey for one channel, colour for three."""
+    if image.shape[0] == 1:
+        return {"X": image[0].cpu().numpy(), "cmap": "gray", "vmin": 0, "vmax": 1}
+    return {"X": image.permute(1, 2, 0).cpu().numpy()}
+
+
 def image_grid(rows: dict[str, torch.Tensor], path: str | Path, title: str,
                predictions: dict[str, list[int]] | None = None, labels: list[int] | None = None) -> None:
-    """One row of images per entry of `rows` (name -> N x 1 x H x W in [0, 1]); above each image, the
+    """One row of images per entry of `rows` (name -> N x C x H x W in [0, 1]); above each image, the
     classifier's prediction from `predictions`, in red where it differs from `labels`."""
     n = max(len(images) for images in rows.values())
     fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.25 * len(rows) + 0.4), squeeze=False)
@@ -35,7 +42,7 @@ def image_grid(rows: dict[str, torch.Tensor], path: str | Path, title: str,
             ax = axes[r][c]
             ax.set_xticks([]), ax.set_yticks([])
             if c < len(images):
-                ax.imshow(images[c, 0].cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+                ax.imshow(**as_picture(images[c]))
                 if predictions and label in predictions:
                     guess = predictions[label][c]
                     wrong = labels is not None and guess != labels[c]

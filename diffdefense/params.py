@@ -87,16 +87,29 @@ class Launcher:
 
 
 @dataclass(frozen=True)
+class Bool:
+    """true or false."""
+
+    def check(self, name: str, value) -> None:
+        """Raise UsageError naming `name` unless `value` is a boolean."""
+        if not isinstance(value, bool):
+            raise UsageError(f"{name}={value!r} must be true or false")
+
+
+@dataclass(frozen=True)
 class ListOf:
-    """A non-empty list whose items follow `item`."""
+    """A list (non-empty unless `may_be_empty`) whose items follow `item`."""
 
     item: Any
     length: int | None = None  # exact length, if fixed
+    may_be_empty: bool = False
 
     def check(self, name: str, value) -> None:
         """Raise UsageError naming `name` unless `value` fits."""
-        if not isinstance(value, list) or not value or (self.length is not None and len(value) != self.length):
-            size = f"{self.length} items" if self.length is not None else "at least one item"
+        if not isinstance(value, list) or (not value and not self.may_be_empty) or (
+                self.length is not None and len(value) != self.length):
+            size = (f"{self.length} items" if self.length is not None
+                    else "items" if self.may_be_empty else "at least one item")
             raise UsageError(f"{name}={value!r} must be a list of {size}")
         for item in value:
             self.item.check(name, item)
@@ -217,10 +230,12 @@ SCHEMA = Section({
                        "rows": MapOf(Name(), Section({"defence": OneOf(_defences), "L": POSITIVE_INT,
                                                      "R": POSITIVE_INT}))}),
     "ablation": Section({"images": POSITIVE_INT, "sets": ListOf(Name()), "t_star": ListOf(POSITIVE_INT),
-                         "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT)}),
+                         "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT),
+                         "variants": MapOf(Name(), AnyMapping())}),
     "grids": Section({"images": Int(1, 50)}),
     "adaptive": Section({"images": POSITIVE_INT, "defences": ListOf(OneOf(_defences)), "non_adaptive": ListOf(Name()),
-                         "evaluation_draws": POSITIVE_INT,
+                         "robust_classifiers": ListOf(OneOf(_classifiers), may_be_empty=True), "evaluation_draws": POSITIVE_INT,
+                         "fixed_seed": Bool(),
                          "attack": Section({"eps": Num(0, 1, True), "step": POSITIVE, "steps": POSITIVE_INT,
                                             "eot_samples": POSITIVE_INT, "restarts": POSITIVE_INT, "seed": SEED,
                                             "batch_size": POSITIVE_INT})}),

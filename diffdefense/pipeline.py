@@ -12,6 +12,8 @@ SETS_DIR = Path("data/sets")
 DEFENDED_DIR = Path("data/defended")
 MODELS_DIR = Path("models")
 DEFENDED_CLASSIFIER = "A"  # the classifier the defences protect
+# Table 2's robust-training columns: column -> the classifier role trained that way (A's architecture)
+ROBUST_TRAINING = {"adversarial_training": "A_adv", "pgd_adversarial_training": "A_pgd"}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from .statistics import outside
 
 ATTACK_NAMES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "deepfool": "DeepFool", "eotpgd": "EOT+PGD",
                 "square": "Square", "autoattack": "AutoAttack", "elasticnet": "Elastic Net"}
-DEFENCE_NAMES = {"diffdefense": "DiffDefense", "defencegan": "Defense-GAN"}
+DEFENCE_NAMES = {"diffdefense": "DiffDefense", "defencegan": "Defense-GAN", "A_pgd": "PGD adv. training (A_pgd)"}
 
 
 OUTSIDE = "✗"  # marks a paper number outside our interval
@@ -78,18 +78,25 @@ def datasets_markdown(table1s: dict[str, dict]) -> str:
     return markdown_table(header, rows)
 
 
+ROBUST_TRAINING_NAMES = {"adversarial_training": "FGSM adv. training", "pgd_adversarial_training": "PGD adv. training"}
+
+
 def table2_markdown(table2: dict) -> str:
-    """Per attack: accuracy without defence, with DiffDefense, of the adversarially trained A (paper in brackets)."""
-    header = paper_header(["Attack", "Images", "No defence (paper)", "DiffDefense (paper)", "Adv. training (paper)"],
+    """Per attack: accuracy without defence, with DiffDefense, and of each robustly trained A that has a
+    set (paper in brackets; it has FGSM adversarial training only)."""
+    trained = [c for c in ROBUST_TRAINING_NAMES if any(row.get(c) for row in table2.values())]
+    header = paper_header(["Attack", "Images", "No defence (paper)", "DiffDefense (paper)"]
+                          + [ROBUST_TRAINING_NAMES[c] + (" (paper)" if c == "adversarial_training" else "")
+                             for c in trained],
                           any(v is not None for row in table2.values() for v in row["paper"].values()))
     rows = []
     for attack, row in table2.items():
         ref = row["paper"]
-        counts = dict.fromkeys(row[c]["images"] for c in ("without_defence", "adversarial_training") if row[c])
+        counts = dict.fromkeys(row[c]["images"] for c in ("without_defence", *trained) if row.get(c))
         rows.append([ATTACK_NAMES.get(attack, attack), " / ".join(map(str, counts)),
                      cell(row["without_defence"], ref["without_defence"]),
-                     cell(row["with_defence"], ref["with_defence"]),
-                     cell(row["adversarial_training"], ref["adversarial_training"])])
+                     cell(row["with_defence"], ref["with_defence"])]
+                    + [cell(row.get(c), ref.get(c)) for c in trained])
     return markdown_table(header, rows)
 
 
@@ -154,6 +161,9 @@ def adaptive_markdown(adaptive: dict) -> str:
     columns = list(dict.fromkeys(c for row in by_defence.values() for c in row))
     draws = adaptive.get("evaluation_draws", 1)
     names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "full_gradient_pgd": "full-gradient EOT PGD (adaptive)",
+             "bpda_eot_pgd_fixed_seed": "BPDA PGD, seed fixed and known",
+             "full_gradient_pgd_fixed_seed": "full-gradient PGD, seed fixed and known",
+             "robust_all_fixed_seed": "robust, all attacks, seed fixed",
              "robust_non_adaptive": "robust, non-adaptive", "robust_all": "robust, all attacks (one draw)",
              "robust_all_worst_of_draws": f"robust, all attacks, every one of {draws} draws",
              "robust_all_majority_of_draws": f"robust, all attacks, majority of {draws} draws"}
@@ -184,16 +194,23 @@ def _interval_order(first: dict, second: dict) -> int:
     return -1 if first["ci_high"] < second["ci_low"] else 0
 
 
-def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | None) -> str:
+VARIANT_NAMES = {"unet_zeroed": "with the U-Net's noise prediction zeroed",
+                 "clamp_output": "with the output clamped instead of passed through a sigmoid"}
+
+
+def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | None,
+                     ablation: dict | None = None) -> str:
     """Which defence to pick under which threat model, generated from Table 2, the adaptive evaluation and
     its paired tests: only intervals that do not overlap, or McNemar p < 0.05, count as differences."""
-    grey = [_interval_order(row["with_defence"], row["adversarial_training"])
-            for row in table2.values() if row.get("adversarial_training")]
     cost = f"{seconds_per_image:.2f} s per image here" if seconds_per_image is not None else "its reconstruction cost"
-    lines = [f"- **Grey-box (the paper's threat model: attacks crafted on the bare classifier).** Against "
-             f"{len(grey)} attacks, DiffDefense in front of A is above FGSM adversarial training (A_adv, attacked "
-             f"itself) on {grey.count(1)}, below on {grey.count(-1)}, and within the intervals on {grey.count(0)} "
-             f"(Table 2), at {cost} against none for A_adv."]
+    lines = []
+    for column, name in ROBUST_TRAINING_NAMES.items():
+        grey = [_interval_order(row["with_defence"], row[column]) for row in table2.values() if row.get(column)]
+        if grey:
+            lines.append(f"- **Grey-box (the paper's threat model: attacks crafted on the bare classifier).** "
+                         f"Against {len(grey)} attacks, DiffDefense in front of A is above {name} (attacked "
+                         f"itself) on {grey.count(1)}, below on {grey.count(-1)}, and within the intervals on "
+                         f"{grey.count(0)} (Table 2), at {cost} against none for the trained model.")
     robust = adaptive["defences"]
     ranked = sorted(robust, key=lambda d: -robust[d]["robust_all"]["accuracy"])
     lines.append("- **Adaptive white-box (the attack knows the defence).** Robust accuracy over all attacks, one "
@@ -223,9 +240,26 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
         else:
             pick = "Binarisation is measurably more robust than DiffDefense under adaptive attack, and free."
         lines.append(f"- **Pick.** {pick}")
-    lines.append("- **Where DiffDefense's robustness comes from** (its U-Net against its sigmoid output's "
-                 "near-binary images) is not measured yet: the ablation has no U-Net-zeroed or "
-                 "clamp-instead-of-sigmoid rows.")
+    variants = (ablation or {}).get("accuracy", {}).get("variant")
+    if variants:
+        base = ablation["accuracy"]["L"]
+        base_l = str(ablation["base"]["L"])
+        words = {1: "above", -1: "below", 0: "within the intervals of"}
+        parts = []
+        for name in next(iter(variants.values())):
+            per_set = [f"{s} {cell(by_name[name])} ({words[_interval_order(by_name[name], base[s][base_l])]} "
+                       f"{cell(base[s][base_l])})" for s, by_name in variants.items()]
+            parts.append(f"{VARIANT_NAMES.get(name, name)}: " + ", ".join(per_set))
+        lines.append(f"- **Where DiffDefense's robustness comes from** (ablation, {ablation['images_per_set']} "
+                     "images per set; in brackets the defence as configured): " + "; ".join(parts) + ".")
+    if any("robust_all_fixed_seed" in row for row in robust.values()):
+        lines.append("- **Fixed seed or fresh randomness.** With its seed fixed a randomised defence is "
+                     "deterministic and the attacker who knows the seed needs no EOT: robust accuracy "
+                     + ", ".join(f"{DEFENCE_NAMES.get(d, d)} {cell(row['robust_all_fixed_seed'])}"
+                                 for d, row in robust.items() if "robust_all_fixed_seed" in row)
+                     + ". A deployment that fixes its seed faces that number; one that draws afresh per query "
+                     "faces the one-draw number from an attacker who queries once, and the every-draw number "
+                     "from one who may retry.")
     return "\n".join(lines)
 
 
@@ -255,8 +289,8 @@ def key_metrics(table1: dict, table2: dict, table3: dict, detection: dict, adapt
         "ddpm_eps_mse": round(ddpm["train_loss"], 5),
         "table1": {name: {defence: cell["accuracy"] for defence, cell in by_defence.items()}
                    for name, by_defence in defended.items()},
-        "adversarial_training": {attack: row["adversarial_training"]["accuracy"] for attack, row in table2.items()
-                                 if row["adversarial_training"]},
+        **{column: {attack: row[column]["accuracy"] for attack, row in table2.items() if row.get(column)}
+           for column in ROBUST_TRAINING_NAMES if any(row.get(column) for row in table2.values())},
         "auc": {defence: {name: round(d["auc"], 4) for name, d in by_set.items()}
                 for defence, by_set in detection.items()},
         "table3": {name: row["accuracy"] for name, row in table3["rows"].items()},

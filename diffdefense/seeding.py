@@ -25,3 +25,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds every CUDA device too
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+def derived_seed(seed: int, index: int) -> int:
+    """The seed of the `index`-th independent stream under `seed` (an image of a defence, a batch of an
+    attack, a draw of an EOT attack): fixed by (seed, index) alone, so results do not depend on how the
+    work is batched or shared between processes."""
+    return seed * 1_000_003 + index

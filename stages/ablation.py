@@ -42,11 +42,12 @@ def main():
     base = section(params, "defend", "diffdefense")
 
     rows = pd.DataFrame(sweep(lambda settings: build_defence("diffdefense", settings, ctx), classifier, sets, base,
-                              {name: cfg[name] for name in SWEPT}, section(params, "statistics", "confidence")))
+                              {name: cfg[name] for name in SWEPT}, section(params, "statistics", "confidence"),
+                              variants=cfg["variants"]))
     for name in SWEPT:
         write_csv(f"plots/ablation_{name}.csv",
                   rows[rows.varied == name].drop(columns="varied").rename(columns={"value": name}))
-    ablation_figure(rows, base, "plots/ablation.png")
+    ablation_figure(rows[rows.varied != "variant"], base, "plots/ablation.png")
     accuracy = {}
     for r in rows.to_dict("records"):
         accuracy.setdefault(r["varied"], {}).setdefault(r["set"], {})[str(r["value"])] = {

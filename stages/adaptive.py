@@ -17,7 +17,7 @@ from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
 from diffdefense.errors import check_int_range, check_one_of
 from diffdefense.io import load_tensors, write_csv, write_json
-from diffdefense.models import load_classifier
+from diffdefense.models import CLASSIFIERS, load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, defended_sets, made_by
 from diffdefense.seeding import seed_everything
 from diffdefense.statistics import mcnemar, summarise
@@ -48,33 +48,54 @@ def main():
     ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"))
     classifier = load_classifier(DEFENDED_CLASSIFIER, MODELS_DIR / f"classifier_{DEFENDED_CLASSIFIER}.safetensors", device)
 
+    # rows: each defence in front of A, then each robustly trained classifier on its own (no defence)
+    for name in cfg["robust_classifiers"]:
+        check_one_of("adaptive.robust_classifiers", name, [c for c in CLASSIFIERS if c != DEFENDED_CLASSIFIER])
+    entries = [(d, classifier, d) for d in cfg["defences"]] + [
+        (c, load_classifier(c, MODELS_DIR / f"classifier_{c}.safetensors", device), "none")
+        for c in cfg["robust_classifiers"]]
+    draws = [FRESH_DRAW + k for k in range(cfg["evaluation_draws"])]
     results, rows, robust = {}, [], {}
-    for defence_name in cfg["defences"]:
-        defence = build_defence(defence_name, section(params, "defend", defence_name), ctx)
-        gradients = ["bpda", "full"] if hasattr(defence, "purify_with_graph") else ["bpda"]
+    for row_name, row_classifier, defence_name in entries:
+        settings = section(params, "defend", defence_name)
+        defence = build_defence(defence_name, settings, ctx)
+        # the identity has one gradient; a differentiable defence also gets the full one
+        gradients = ["full"] if defence_name == "none" else ["bpda", "full"] if defence.differentiable else ["bpda"]
+        models = {gradient: DefendedClassifier(row_classifier, defence, gradient) for gradient in gradients}
+        scorer = models[gradients[0]]  # scoring runs the plain purification, whatever the gradient
         adversarial = {}
-        for gradient in gradients:
-            print(f"{defence_name}: {ATTACK_NAMES[gradient]} on {n} images")
-            model = DefendedClassifier(classifier, defence, gradient)
+        for gradient, model in models.items():
+            print(f"{row_name}: {ATTACK_NAMES[gradient]} on {n} images")
             adversarial[ATTACK_NAMES[gradient]] = eot_pgd(model, images.to(device), labels.to(device),
                                                           progress_bar=True, **cfg["attack"])
-        draws = [FRESH_DRAW + k for k in range(cfg["evaluation_draws"])]
-        scored = {name: correct_over_draws(model, x.to(device), labels, draws)
+        scored = {name: correct_over_draws(scorer, x.to(device), labels, draws)
                   for name, x in (sets | adversarial).items()}
         correct = {name: by["one"] for name, by in scored.items()}
         attacks = [k for k in correct if k != "clean"]
         correct["robust_non_adaptive"] = robust_correct({k: correct[k] for k in attacks if k not in adversarial})
         for rule in ("one", "worst", "majority"):
-            robust[defence_name, rule] = robust_correct({k: scored[k][rule] for k in attacks})
-        correct["robust_all"] = robust[defence_name, "one"]
-        correct["robust_all_worst_of_draws"] = robust[defence_name, "worst"]
-        correct["robust_all_majority_of_draws"] = robust[defence_name, "majority"]
-        results[defence_name] = {name: summarise(c, confidence) for name, c in correct.items()}
-        rows += [{"defence": defence_name, "evaluation": k} | v for k, v in results[defence_name].items()]
-        print("  " + ", ".join(f"{k} {v['accuracy']:.0f}%" for k, v in results[defence_name].items()))
+            robust[row_name, rule] = robust_correct({k: scored[k][rule] for k in attacks})
+        correct["robust_all"] = robust[row_name, "one"]
+        correct["robust_all_worst_of_draws"] = robust[row_name, "worst"]
+        correct["robust_all_majority_of_draws"] = robust[row_name, "majority"]
+        if cfg["fixed_seed"] and defence.randomised:
+            # the deployment that fixes its seed: deterministic, and an attacker who knows the seed needs no EOT
+            fixed = {}
+            for gradient, model in models.items():
+                print(f"{row_name}, seed fixed at {defence.seed}: {ATTACK_NAMES[gradient]} on {n} images")
+                fixed[ATTACK_NAMES[gradient]] = eot_pgd(model, images.to(device), labels.to(device),
+                                                        progress_bar=True, fixed_seed=settings.get("seed", 0),
+                                                        **cfg["attack"] | {"eot_samples": 1})
+            seeded = {name: correct_over_draws(scorer, x.to(device), labels, [settings.get("seed", 0)])["one"]
+                      for name, x in (sets | fixed).items() if name != "clean"}
+            correct |= {f"{name}_fixed_seed": c for name, c in seeded.items() if name in fixed}
+            correct["robust_all_fixed_seed"] = robust_correct(seeded)
+        results[row_name] = {name: summarise(c, confidence) for name, c in correct.items()}
+        rows += [{"defence": row_name, "evaluation": k} | v for k, v in results[row_name].items()]
+        print("  " + ", ".join(f"{k} {v['accuracy']:.0f}%" for k, v in results[row_name].items()))
     paired = {f"{COMPARED}_vs_{other}": {rule: mcnemar(robust[COMPARED, rule], robust[other, rule])
                                          for rule in ("one", "worst", "majority")}
-              for other in cfg["defences"] if other != COMPARED and COMPARED in cfg["defences"]}
+              for other, _, _ in entries if other != COMPARED and COMPARED in cfg["defences"]}
     write_json("metrics/adaptive.json", {"images": n, "classifier": DEFENDED_CLASSIFIER, "attack": cfg["attack"],
                                          "evaluation_draws": cfg["evaluation_draws"], "threads": torch.get_num_threads(),
                                          "defences": results, "paired_robust_all": paired})

@@ -23,7 +23,7 @@ from diffdefense.io import load_tensors, save_tensors, write_json
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import MODELS_DIR, SETS_DIR, attack_sets
 from diffdefense.progress import progress
-from diffdefense.seeding import seed_everything
+from diffdefense.seeding import derived_seed, seed_everything
 from diffdefense.sharding import is_writer, map_chunks, process_group, rank_and_size
 
 
@@ -51,7 +51,7 @@ def main():
                    disable=not is_writer())
 
     def attack_batch(first: int) -> torch.Tensor:
-        seed_everything(cfg["seed"] * 1_000_003 + first // batch)  # the batch's randomness, whoever runs it
+        seed_everything(derived_seed(cfg["seed"], first // batch))  # the batch's randomness, whoever runs it
         adversarial = attack(images[first:first + batch].to(device), labels[first:first + batch].to(device))
         bar.update()
         return adversarial.detach().cpu()

@@ -13,7 +13,7 @@ from diffdefense.device import resolve_device
 from diffdefense.evaluation import BOUNDARY_MARGIN, accuracy_rows, correct, margins, table1, table2
 from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import load_classifier
-from diffdefense.pipeline import (DEFENDED_CLASSIFIER, DEFENDED_DIR, MODELS_DIR, SETS_DIR, attack_sets,
+from diffdefense.pipeline import (DEFENDED_CLASSIFIER, DEFENDED_DIR, MODELS_DIR, ROBUST_TRAINING, SETS_DIR, attack_sets,
                                   defended_sets, made_by)
 
 
@@ -56,7 +56,7 @@ def main():
     write_json("metrics/table1.json", {"dataset": dataset, "test_images": len(sets["clean"][1]),
                                        "confidence": confidence, "accuracy": accuracy, "boundary": fragility})
     write_csv("plots/table1.csv", pd.DataFrame(table1_rows))
-    table = table2(rows, dataset, defence=defences[0]) if defences else {}
+    table = table2(rows, dataset, ROBUST_TRAINING, defence=defences[0]) if defences else {}
     write_json("metrics/table2.json", table)
     write_csv("plots/table2.csv", pd.DataFrame([
         {"attack": a} | {f"{column}{suffix}": (r[column] or {}).get(key)

@@ -102,7 +102,7 @@ def main():
         "## Verdict",
         "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
         "test finds it.",
-        report.verdict_markdown(table2, adaptive, _mean(seconds.get("diffdefense"))),
+        report.verdict_markdown(table2, adaptive, _mean(seconds.get("diffdefense")), ablation),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",

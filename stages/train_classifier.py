@@ -25,9 +25,9 @@ def main():
     params = load_params()
     cfg, data = section(params, "train_classifier", name), section(params, "data")
     device = resolve_device(params["device"])
-    seed_everything(cfg["seed"])  # before the weights are initialised
-    model = build_classifier(name)
     images, labels = training_split("data/raw", data)
+    seed_everything(cfg["seed"])  # before the weights are initialised
+    model = build_classifier(name, tuple(images.shape[1:]))
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
     adversarial = dict(cfg.get("adversarial") or {})
     perturb = None

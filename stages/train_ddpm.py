@@ -22,7 +22,7 @@ def main():
     seed_everything(cfg["seed"])  # before the weights are initialised
     images, _ = training_split("data/raw", data)
     schedule = LinearSchedule(cfg["timesteps"], cfg["beta_start"], cfg["beta_end"])
-    unet = UNet()
+    unet = UNet(tuple(images.shape[1:]))
     history = train_ddpm(unet, schedule, images, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
                          seed=cfg["seed"], device=device)
     save_ddpm(unet, schedule, "models/ddpm.safetensors")

@@ -7,12 +7,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
 
 from diffdefense.cli import load_params, run_stage, section  # noqa: E402
 from diffdefense.data import training_split  # noqa: E402
 from diffdefense.device import resolve_device  # noqa: E402
+from diffdefense.errors import settings_of  # noqa: E402
 from diffdefense.gan_training import train_gan  # noqa: E402
-from diffdefense.figures import save_figure  # noqa: E402
+from diffdefense.figures import as_picture, save_figure  # noqa: E402
 from diffdefense.io import write_csv, write_json  # noqa: E402
 from diffdefense.models.gan import Critic, Generator, save_generator  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
@@ -24,9 +26,8 @@ def save_samples(generator: Generator, path: str, seed: int) -> None:
     z = torch.randn((64, generator.latent_dim), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         samples = generator(z.to(next(generator.parameters()).device)).cpu()
-    grid = samples.view(8, 8, 28, 28).permute(0, 2, 1, 3).reshape(8 * 28, 8 * 28)
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(grid.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(**as_picture(make_grid(samples, nrow=8, padding=0)), interpolation="nearest")
     ax.set_axis_off()
     ax.set_title("GAN samples")
     save_figure(fig, path)
@@ -38,7 +39,9 @@ def main():
     device = resolve_device(params["device"])
     seed_everything(cfg["seed"])  # before the weights are initialised
     images, _ = training_split("data/raw", data)
-    generator, critic = Generator(cfg["latent_dim"], cfg["width"]), Critic(cfg["width"])
+    shape = tuple(images.shape[1:])
+    with settings_of("train_gan"):
+        generator, critic = Generator(cfg["latent_dim"], cfg["width"], shape), Critic(cfg["width"], shape)
     history = train_gan(generator, critic, images, epochs=cfg["epochs"], lr=cfg["lr"],
                         batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, loss=cfg["loss"],
                         betas=tuple(cfg["betas"]), critic_steps=cfg["critic_steps"], gp_weight=cfg["gp_weight"])

@@ -151,7 +151,7 @@ def test_diffpure_is_batch_independent_and_seeded(unet):
 
 
 def test_bad_baseline_params_are_named(unet):
-    with pytest.raises(UsageError, match=r"defend.binarize.threshold=1.5 is out of range"):
+    with pytest.raises(UsageError, match=r"^threshold=1.5 is out of range"):
         Binarize(1.5)
-    with pytest.raises(UsageError, match=r"defend.diffpure.t_star=21 is out of range; expected an integer in \[1, 20\]"):
+    with pytest.raises(UsageError, match=r"^t_star=21 is out of range; expected an integer in \[1, 20\]"):
         DiffPure(unet, SCHEDULE, t_star=21)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from diffdefense.defences import DiffDefense
+from diffdefense.defences import DEFENCES, WEIGHTS, Defence, DefenceContext, DiffDefense, build_defence
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 
@@ -49,12 +49,49 @@ def test_best_of_r_starts_is_no_worse(unet):
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"L": 0}, r"defend.diffdefense.L=0 is out of range; expected an integer >= 1"),
-    ({"R": 0}, r"defend.diffdefense.R=0 is out of range; expected an integer >= 1"),
-    ({"t_star": 0}, r"defend.diffdefense.t_star=0 is out of range; expected an integer in \[1, 20\]"),
-    ({"t_star": 21}, r"defend.diffdefense.t_star=21 is out of range; expected an integer in \[1, 20\]"),
-    ({"variant": "fast"}, r"defend.diffdefense.variant='fast' is not allowed; choose one of \['code', 'paper'\]"),
+    ({"L": 0}, r"^L=0 is out of range; expected an integer >= 1"),
+    ({"R": 0}, r"^R=0 is out of range; expected an integer >= 1"),
+    ({"t_star": 0}, r"^t_star=0 is out of range; expected an integer in \[1, 20\]"),
+    ({"t_star": 21}, r"^t_star=21 is out of range; expected an integer in \[1, 20\]"),
+    ({"variant": "fast"}, r"^variant='fast' is not allowed; choose one of \['code', 'paper'\]"),
 ])
 def test_bad_params_are_rejected(unet, kw, message):
     with pytest.raises(UsageError, match=message):
         defence(unet, **kw)
+
+
+@pytest.fixture(scope="module")
+def models_dir(unet, tmp_path_factory):
+    """A models/ directory holding every defence's weights files, as the pipeline leaves it."""
+    from diffdefense.models import save_ddpm
+    from diffdefense.models.gan import Generator, save_generator
+
+    path = tmp_path_factory.mktemp("models")
+    save_ddpm(unet, SCHEDULE, path / "ddpm.safetensors")
+    torch.manual_seed(0)
+    save_generator(Generator(latent_dim=8, width=8), path / "gan.safetensors")
+    return path
+
+
+def test_every_registered_defence_builds_from_its_weights_and_purifies(models_dir):
+    ctx = DefenceContext(models_dir, torch.device("cpu"), batch_size=3)
+    images = torch.rand(4, 1, 28, 28)
+    small = {"diffdefense": {"L": 2, "R": 1, "t_star": 2}, "defencegan": {"L": 2, "R": 1},
+             "diffpure": {"t_star": 2}, "binarize": {}, "none": {}}
+    assert set(small) == set(DEFENCES)
+    for name, settings in small.items():
+        built = build_defence(name, settings, ctx)
+        assert isinstance(built, Defence) and WEIGHTS[name] == type(built).weights
+        out = built(images)
+        assert out.images.shape == images.shape and out.recon_error.shape == (4,)
+        assert built.differentiable == (name in ("diffdefense", "diffpure", "none"))
+
+
+def test_errors_of_a_defence_built_from_params_name_the_param(models_dir):
+    ctx = DefenceContext(models_dir, torch.device("cpu"))
+    with pytest.raises(UsageError, match=r"^defend.diffdefense.L=0 is out of range; expected an integer >= 1$"):
+        build_defence("diffdefense", {"L": 0}, ctx)
+    with pytest.raises(UsageError, match=r"^defend.defencegan.foo is not a setting of defend.defencegan$"):
+        build_defence("defencegan", {"foo": 1}, ctx)
+    with pytest.raises(UsageError, match=r"^defend.batch_size=0 is out of range"):
+        DefenceContext(models_dir, torch.device("cpu"), batch_size=0)

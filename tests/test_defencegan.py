@@ -49,7 +49,7 @@ def defence(generator, **kw):
 def start_mse(d: DefenceGAN, images: torch.Tensor) -> torch.Tensor:
     """Per image, the best MSE among the R random starts before any step."""
     with torch.no_grad():
-        x0 = d.generator(d.start_points(len(images)))
+        x0 = d.network(d.start_points(len(images)))
     mse = (x0 - images.repeat_interleave(d.R, 0)).pow(2).flatten(1).mean(1)
     return mse.view(len(images), d.R).min(1).values
 
@@ -78,7 +78,7 @@ def test_shapes_range_determinism_and_frozen_generator(generator):
     out = d(images)
     assert out.images.shape == images.shape and out.recon_error.shape == (5,)
     assert out.images.min() >= 0 and out.images.max() <= 1
-    assert not d.generator.training and not any(p.requires_grad for p in d.generator.parameters())
+    assert not d.network.training and not any(p.requires_grad for p in d.network.parameters())
     torch.testing.assert_close(out.images, defence(generator, L=5)(images).images)
     assert not torch.allclose(out.images, defence(generator, L=5, seed=1)(images).images)
 
@@ -92,14 +92,14 @@ def test_result_does_not_depend_on_batching(generator):
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"L": 0}, r"defend.defencegan.L=0 is out of range; expected an integer >= 1"),
-    ({"R": 0}, r"defend.defencegan.R=0 is out of range; expected an integer >= 1"),
-    ({"L": 2.5}, r"defend.defencegan.L=2.5 is out of range"),
-    ({"lr": 0}, r"defend.defencegan.lr=0 is out of range; expected a number > 0"),
-    ({"lr": -1.0}, r"defend.defencegan.lr=-1.0 is out of range"),
-    ({"momentum": 1.0}, r"defend.defencegan.momentum=1.0 is out of range"),
-    ({"decay": 0}, r"defend.defencegan.decay=0 is out of range"),
-    ({"batch_size": 0}, r"defend.batch_size=0 is out of range; expected an integer >= 1"),
+    ({"L": 0}, r"^L=0 is out of range; expected an integer >= 1"),
+    ({"R": 0}, r"^R=0 is out of range; expected an integer >= 1"),
+    ({"L": 2.5}, r"^L=2.5 is out of range"),
+    ({"lr": 0}, r"^lr=0 is out of range; expected a number > 0"),
+    ({"lr": -1.0}, r"^lr=-1.0 is out of range"),
+    ({"momentum": 1.0}, r"^momentum=1.0 is out of range"),
+    ({"decay": 0}, r"^decay=0 is out of range"),
+    ({"batch_size": 0}, r"^batch_size=0 is out of range; expected an integer >= 1"),
 ])
 def test_bad_params_are_rejected(generator, kw, message):
     with pytest.raises(UsageError, match=message):

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from diffdefense.evaluation import NO_DEFENCE, accuracy_rows, detection, table1, table2
+from diffdefense.pipeline import ROBUST_TRAINING
 from diffdefense.pipeline import AttackSet
 from diffdefense.statistics import accuracy_interval
 
@@ -52,9 +53,10 @@ def test_tables_from_rows():
         "clean / no_defence": True, "clean / diffdefense": True,
         "fgsm-white / no_defence": False, "fgsm-white / diffdefense": False}
     assert all(r["evaluated_on"] == "A" for r in flat)
-    table = table2(rows, "MNIST")
+    table = table2(rows, "MNIST", ROBUST_TRAINING)
     assert table["fgsm"] == {"without_defence": one, "with_defence": three, "adversarial_training": three,
+                             "pgd_adversarial_training": None,  # no set was crafted on A_pgd
                              "paper": {"without_defence": 23.72, "with_defence": 89.95, "adversarial_training": 98.02}}
     # The paper's Table 2 is on MNIST: another dataset gets no reference numbers, not MNIST's.
-    assert table2(rows, "FashionMNIST")["fgsm"]["paper"] == dict.fromkeys(
+    assert table2(rows, "FashionMNIST", ROBUST_TRAINING)["fgsm"]["paper"] == dict.fromkeys(
         ["without_defence", "with_defence", "adversarial_training"])

@@ -80,18 +80,37 @@ def test_paired_table_calls_a_difference_a_finding_only_below_p_0_05():
 
 
 def test_verdict_counts_only_separated_intervals_and_significant_paired_tests():
-    table2 = {"fgsm": {"with_defence": acc(90, 100), "adversarial_training": acc(50, 100)},
-              "pgd": {"with_defence": acc(60, 100), "adversarial_training": acc(62, 100)}}
+    table2 = {"fgsm": {"with_defence": acc(90, 100), "adversarial_training": acc(50, 100),
+                       "pgd_adversarial_training": acc(99, 100)},
+              "pgd": {"with_defence": acc(60, 100), "adversarial_training": acc(62, 100),
+                      "pgd_adversarial_training": None}}
     adaptive = {"images": 10, "evaluation_draws": 3, "defences": {
         "binarize": {"robust_all": acc(7, 10), "robust_all_worst_of_draws": acc(7, 10)},
         "diffdefense": {"robust_all": acc(5, 10), "robust_all_worst_of_draws": acc(4, 10)}},
         "paired_robust_all": {"diffdefense_vs_binarize": {
             "worst": {"images": 10, "both": 4, "only_first": 0, "only_second": 3, "p_value": 0.25}}}}
     text = report.verdict_markdown(table2, adaptive, 0.4)
-    assert "above FGSM adversarial training (A_adv, attacked itself) on 1, below on 0, and within the intervals on 1" in text
+    assert "Against 2 attacks, DiffDefense in front of A is above FGSM adv. training (attacked itself) on 1, " \
+           "below on 0, and within the intervals on 1" in text
+    assert "Against 1 attacks, DiffDefense in front of A is above PGD adv. training (attacked itself) on 0, " \
+           "below on 1, and within the intervals on 0" in text
     assert "no significant difference (McNemar p = 0.25" in text and "gains nothing measurable" in text
     adaptive["paired_robust_all"]["diffdefense_vs_binarize"]["worst"] |= {"only_second": 9, "p_value": 0.004}
     assert "Binarisation is measurably more robust" in report.verdict_markdown(table2, adaptive, 0.4)
+    assert "robustness comes from" not in text and "Fixed seed" not in text  # neither was measured
+
+
+def test_verdict_says_where_robustness_comes_from_and_what_a_fixed_seed_gives():
+    ablation = {"images_per_set": 100, "base": {"t_star": 15, "L": 4, "R": 5},
+                "accuracy": {"L": {"fgsm-white": {"4": acc(80, 100)}},
+                             "variant": {"fgsm-white": {"unet_zeroed": acc(30, 100), "clamp_output": acc(78, 100)}}}}
+    adaptive = {"images": 10, "defences": {"diffdefense": {"robust_all": acc(5, 10),
+                                                           "robust_all_fixed_seed": acc(2, 10)}}}
+    text = report.verdict_markdown({}, adaptive, 0.4, ablation)
+    assert ("with the U-Net's noise prediction zeroed: fgsm-white 30.0 [21.9, 39.6] (below 80.0 [71.1, 86.7]); "
+            "with the output clamped instead of passed through a sigmoid: fgsm-white 78.0 [68.9, 85.0] "
+            "(within the intervals of 80.0 [71.1, 86.7])") in text
+    assert "robust accuracy DiffDefense 20.0 [5.7, 51.0]. A deployment that fixes its seed" in text
 
 
 def test_key_metrics_hold_accuracies_and_aucs_but_no_timings():
@@ -155,10 +174,13 @@ def test_sweep_varies_one_setting_and_measures_the_shared_point_once():
         return Blur(settings)
 
     sets = {"clean": (torch.ones(3, 1, 2, 2), torch.ones(3, dtype=torch.long))}
-    rows = sweep(build, Threshold(), sets, {"t_star": 1, "L": 4}, {"t_star": [1, 5], "L": [4, 8]})
+    rows = sweep(build, Threshold(), sets, {"t_star": 1, "L": 4}, {"t_star": [1, 5], "L": [4, 8]},
+                 variants={"blurred": {"t_star": 5}, "longer": {"L": 8, "t_star": 5}})
     assert [(r["varied"], r["value"], r["accuracy"]) for r in rows] == \
-        [("t_star", 1, 100.0), ("t_star", 5, 0.0), ("L", 4, 100.0), ("L", 8, 100.0)]
-    assert len(built) == 3  # the base point (t_star 1, L 4) is shared by both sweeps
+        [("t_star", 1, 100.0), ("t_star", 5, 0.0), ("L", 4, 100.0), ("L", 8, 100.0),
+         ("variant", "blurred", 0.0), ("variant", "longer", 0.0)]
+    # the base point (t_star 1, L 4) is shared by both sweeps, and "blurred" is the sweep's t_star 5
+    assert len(built) == 4
     assert all(r["seconds_per_image"] >= 0 for r in rows)
 
 

@@ -7,16 +7,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..errors import UsageError
+
 if TYPE_CHECKING:
     from art.estimators.classification import PyTorchClassifier
 
 
-def art_classifier(model: torch.nn.Module, input_shape=(1, 28, 28), nb_classes: int = 10) -> PyTorchClassifier:
-    """`model` (logits, [0, 1] inputs) wrapped as ART's PyTorchClassifier on the model's device."""
+def art_classifier(model: torch.nn.Module, nb_classes: int = 10) -> PyTorchClassifier:
+    """`model` (logits, [0, 1] inputs of its `image_shape`) wrapped as ART's PyTorchClassifier on the
+    model's device."""
     from art.estimators.classification import PyTorchClassifier  # seconds to import: only when used
 
+    if not hasattr(model, "image_shape"):
+        raise UsageError(f"{type(model).__name__} has no image_shape (C, H, W), which ART's attacks need")
     device = next(model.parameters()).device
-    return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=input_shape,
+    return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=model.image_shape,
                              nb_classes=nb_classes, clip_values=(0.0, 1.0),
                              device_type="gpu" if device.type == "cuda" else "cpu")
 

@@ -1,13 +1,21 @@
-"""The interface every defence shares: purify a batch, and say how far each purified image is from its input."""
+"""The base every defence shares: purify a batch, and say how far each purified image is from its input.
+
+A defence is a subclass of `Defence` that implements `reconstruct(x, first_index, keep_graph)` for one
+chunk of images; the base batches calls into chunks, seeds randomness per image, freezes the network
+the defence runs, and (where `differentiable`) keeps the autograd graph for full-gradient attacks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from pathlib import Path
+from typing import Callable
 
 import torch
+from torch import nn
 
+from ..errors import UsageError, check_int_range
 from ..progress import progress
+from ..seeding import derived_seed
 from ..sharding import map_chunks
 
 
@@ -19,18 +27,74 @@ class Purified:
     recon_error: torch.Tensor  # N: per-image MSE between the purified image and the input (detection score)
 
 
-class Defence(Protocol):
-    """Maps a batch of [0, 1] images (N x C x H x W) to `Purified`."""
+def reconstruction_error(purified: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Per-image mean squared error between `purified` and `images`."""
+    return (purified - images).pow(2).flatten(1).mean(1)
 
-    def __call__(self, images: torch.Tensor) -> Purified: ...
 
+class Defence:
+    """Maps a batch of [0, 1] images (N x C x H x W) to `Purified`, `batch_size` images at a time.
 
-class DifferentiableDefence(Defence, Protocol):
-    """A defence that can also purify with its autograd graph kept back to the input, so that a
-    full-gradient adaptive attack differentiates through the purification itself."""
+    Subclasses implement `reconstruct`, draw their randomness from `generators` (one per image, seeded
+    by `seed` and the image's index, so an image's result depends neither on its batch nor on which
+    process computes it), set `differentiable` if `reconstruct(..., keep_graph=True)` keeps the graph
+    back to the input, name the weights files `load` reads in `weights`, and the networks the
+    constructor takes first (positionally) in `networks`, by the names `defended_classifier` gives them
+    (unet, schedule, generator)."""
+
+    differentiable = False  # whether purify_with_graph is available (full-gradient adaptive attacks)
+    randomised = False  # whether its output depends on `seed` (random starts or noise)
+    weights: tuple[str, ...] = ()  # files in the pipeline's models/ directory that `load` reads
+    networks: tuple[str, ...] = ()  # what the constructor takes before the settings: unet, schedule, generator
+
+    def __init__(self, network: nn.Module | None = None, *, seed: int = 0, batch_size: int = 64,
+                 progress: bool = False):
+        check_int_range("seed", seed, 0)
+        check_int_range("batch_size", batch_size, 1)
+        self.network = network.eval() if network is not None else None
+        for p in self.network.parameters() if network is not None else ():
+            p.requires_grad_(False)
+        self.seed, self.batch_size, self.progress = seed, batch_size, progress
+
+    @classmethod
+    def load(cls, models_dir: Path, device: torch.device, **settings) -> "Defence":
+        """The defence built on the pipeline's trained networks in `models_dir` (those named in `weights`)."""
+        return cls(**settings)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network is, and so where purification runs (the CPU for a defence without one)."""
+        return next(self.network.parameters()).device if self.network is not None else torch.device("cpu")
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        """C x H x W of the images the network is built for, if it says (None: any shape)."""
+        return getattr(self.network, "image_shape", None)
+
+    def generators(self, n: int, first_index: int) -> list[torch.Generator]:
+        """One generator per image first_index..first_index+n-1, seeded by (seed, image index)."""
+        return [torch.Generator(self.device).manual_seed(derived_seed(self.seed, first_index + i)) for i in range(n)]
+
+    def __call__(self, images: torch.Tensor) -> Purified:
+        """Purify `images` (N x C x H x W in [0, 1]) in chunks of `batch_size` images."""
+        with torch.enable_grad():  # optimising defences take gradients even when the caller is in no_grad
+            return purify_in_chunks(self.reconstruct, images, batch_size=self.batch_size, device=self.device,
+                                    desc=type(self).__name__, show_progress=self.progress)
 
     def purify_with_graph(self, images: torch.Tensor) -> Purified:
-        """What __call__ returns, with `images` of the result still differentiable in the input."""
+        """What __call__ returns, with `images` of the result still differentiable in the input (all at
+        once: a full gradient through the purification needs its whole graph)."""
+        if not self.differentiable:
+            raise UsageError(f"{type(self).__name__} is not differentiable end to end; attack it with BPDA")
+        with torch.enable_grad():
+            out, err = self.reconstruct(images.to(self.device), keep_graph=True)
+        return Purified(out, err.detach())
+
+    def reconstruct(self, x: torch.Tensor, first_index: int = 0,
+                    keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Purified images and per-image reconstruction errors for one chunk `x` whose first image has
+        index `first_index` in the whole batch; with `keep_graph`, differentiable in `x`."""
+        raise NotImplementedError
 
 
 Reconstruct = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]

@@ -3,24 +3,30 @@ image matches the input, for many images at once, and keep the best of R starts 
 
 Two variants of the reverse process:
 - "code" (the authors' public code): the schedule is rebuilt with T* steps and betas 1e-4..0.02,
-  DDIM steps (eta = 1), a sigmoid on the output, the U-Net held under no_grad so the gradient
-  reaches z_T only through the step coefficients; Adam(0.5, 0.999) with lr 0.02 at the first step
-  and lr_restart * decay**(i / ceil(0.8 L)) after.
+  DDIM steps (eta = 1), a sigmoid on the output (`output="clamp"` clips instead, an ablation), the
+  U-Net held under no_grad so the gradient reaches z_T only through the step coefficients;
+  Adam(0.5, 0.999) with lr 0.02 at the first step and lr_restart * decay**(i / ceil(0.8 L)) after.
 - "paper" (Eq. 2 and Algorithm 1): ancestral DDPM steps T*..1 of the trained schedule, the
   gradient flows through the U-Net, plain gradient descent with eta_i = eta_{i-1} decay**(1/ceil(0.8 L)).
+`denoiser="none"` replaces the U-Net's noise prediction by zeros in either (an ablation: how much of the
+robustness the diffusion model itself gives).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
 from ..diffusion import LinearSchedule
 from ..errors import check_int_range, check_one_of, check_positive
-from .base import Purified, purify_in_chunks
+from ..models import load_ddpm
+from .base import Defence
 
 VARIANTS = ("code", "paper")
+DENOISERS = ("unet", "none")  # none: the U-Net's noise prediction replaced by zeros (an ablation)
+OUTPUTS = ("sigmoid", "clamp")  # the code variant's output; clamp is an ablation of the sigmoid
 
 
 class Adam:
@@ -41,65 +47,50 @@ class Adam:
         return z - lr / (1 - self.beta1 ** self.steps) * self.m / denom
 
 
-class DiffDefense:
+class DiffDefense(Defence):
     """Algorithm 1 as a defence: `defence(images)` returns the best of R reconstructions per image and its MSE.
 
     L: optimisation steps on z_T; R: random starts per image; t_star: reverse-process steps (T*);
     lr, lr_restart, decay: the step-size schedule (see the module docstring); seed: per-image noise seeds;
-    batch_size: images reconstructed together (bounds peak memory)."""
+    batch_size: images reconstructed together (bounds peak memory). The defaults are the pipeline's."""
+
+    differentiable = True
+    randomised = True
+    weights = ("ddpm.safetensors",)
+    networks = ("unet", "schedule")
 
     def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, *, variant: str = "code",
                  L: int = 4, R: int = 5, t_star: int = 15, lr: float = 0.02, lr_restart: float = 25.0,
                  decay: float = 0.1, code_beta_start: float = 1e-4, code_beta_end: float = 0.02,
-                 seed: int = 0, batch_size: int = 64, progress: bool = False):
-        check_one_of("defend.diffdefense.variant", variant, VARIANTS)
-        check_int_range("defend.diffdefense.L", L, 1)
-        check_int_range("defend.diffdefense.R", R, 1)
-        check_int_range("defend.diffdefense.t_star", t_star, 1, trained_schedule.num_steps)
-        check_positive("defend.diffdefense.lr", lr)
-        check_positive("defend.diffdefense.lr_restart", lr_restart)
-        check_int_range("defend.diffdefense.seed", seed, 0)
-        check_positive("defend.diffdefense.decay", decay)
-        check_int_range("defend.batch_size", batch_size, 1)
+                 denoiser: str = "unet", output: str = "sigmoid", **common):
+        check_one_of("variant", variant, VARIANTS)
+        check_one_of("denoiser", denoiser, DENOISERS)
+        check_one_of("output", output, OUTPUTS)
+        check_int_range("L", L, 1)
+        check_int_range("R", R, 1)
+        check_int_range("t_star", t_star, 1, trained_schedule.num_steps)
+        check_positive("lr", lr)
+        check_positive("lr_restart", lr_restart)
+        check_positive("decay", decay)
         # channels-last convolutions measured ~10-15% faster on CPU for this small U-Net
-        self.unet = unet.eval().to(memory_format=torch.channels_last)
+        super().__init__(unet.to(memory_format=torch.channels_last), **common)
         self.variant, self.L, self.R, self.t_star = variant, L, R, t_star
-        self.lr, self.lr_restart, self.decay, self.seed = lr, lr_restart, decay, seed
-        self.batch_size, self.progress = batch_size, progress
-        for p in self.unet.parameters():
-            p.requires_grad_(False)
+        self.lr, self.lr_restart, self.decay = lr, lr_restart, decay
+        self.denoiser, self.output = denoiser, output
         self.schedule = (LinearSchedule(t_star, code_beta_start, code_beta_end) if variant == "code"
                          else trained_schedule)
 
-    @property
-    def device(self) -> torch.device:
-        """Where the U-Net is, and so where reconstruction runs."""
-        return next(self.unet.parameters()).device
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        """C x H x W of the images the U-Net takes."""
-        return self.unet.image_shape
-
-    def __call__(self, images: torch.Tensor) -> Purified:
-        """Purify `images` (N x 1 x H x W in [0, 1]) in chunks of `batch_size` images."""
-        return purify_in_chunks(self.reconstruct, images, batch_size=self.batch_size, device=self.device,
-                                desc="DiffDefense", show_progress=self.progress)
-
-    def purify_with_graph(self, images: torch.Tensor) -> Purified:
-        """The same reconstructions, differentiable with respect to `images` through the L updates and
-        the U-Net (for full-gradient attacks; several times the memory and time of a plain call)."""
-        with torch.enable_grad():
-            out, err = self.reconstruct(images.to(self.device), keep_graph=True)
-        return Purified(out, err.detach())
+    @classmethod
+    def load(cls, models_dir: Path, device: torch.device, **settings) -> "DiffDefense":
+        """DiffDefense on the pipeline's DDPM."""
+        return cls(*load_ddpm(Path(models_dir) / cls.weights[0], device), **settings)
 
     def reconstruct(self, target: torch.Tensor, first_index: int = 0,
                     keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Algorithm 1 for a batch of images. Randomness comes from one generator per image, seeded by
-        (seed, image index), so an image's reconstruction does not depend on the batch it is in.
-        With `keep_graph` the returned images stay differentiable with respect to `target`."""
+        """Algorithm 1 for a batch of images, with one random generator per image. With `keep_graph` the
+        returned images stay differentiable with respect to `target`."""
         n, R = len(target), self.R
-        gens = [torch.Generator(self.device).manual_seed(self.seed * 1_000_003 + first_index + i) for i in range(n)]
+        gens = self.generators(n, first_index)
         shape = (R,) + tuple(target.shape[1:])
 
         def draw():  # one N(0, I) sample per start, image by image
@@ -142,13 +133,20 @@ class DiffDefense:
             t = torch.tensor(k, device=z.device)  # one step for the whole batch: time MLPs run once
             noise = draw_noise()
             if self.variant == "paper":
-                z = self.schedule.ancestral_step(z, self.unet(z, t), k, noise)
+                z = self.schedule.ancestral_step(z, self.predict_noise(z, t), k, noise)
             elif shadow is None:
                 with torch.inference_mode():
-                    eps = self.unet(z.detach(), t)
+                    eps = self.predict_noise(z.detach(), t)
                 z = self.schedule.ddim_step(z, eps, k, noise)
             else:
-                eps = self.unet(shadow, t)
+                eps = self.predict_noise(shadow, t)
                 z = self.schedule.ddim_step(z, eps, k, noise)
                 shadow = self.schedule.ddim_step(shadow, eps, k, noise)
-        return torch.sigmoid(z) if self.variant == "code" else z
+        if self.variant == "paper":
+            return z
+        return torch.sigmoid(z) if self.output == "sigmoid" else z.clamp(0, 1)
+
+    def predict_noise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The U-Net's noise prediction, or zeros for the `denoiser="none"` ablation (which keeps the
+        reverse process's scaling and fresh noise but removes everything the diffusion model learnt)."""
+        return self.network(x, t) if self.denoiser == "unet" else torch.zeros_like(x)

@@ -7,33 +7,32 @@ from __future__ import annotations
 import torch
 
 from ..errors import UsageError
-from .base import Purified
+from .base import Defence, reconstruction_error
 
 
-def _purified(images: torch.Tensor, output: torch.Tensor) -> Purified:
-    return Purified(output, (output - images).pow(2).flatten(1).mean(1))
-
-
-class NoDefence:
+class NoDefence(Defence):
     """The identity: the classifier sees its input (reconstruction error 0)."""
 
-    def __call__(self, images: torch.Tensor) -> Purified:
-        """The input, unchanged (a copy)."""
-        return _purified(images, images.clone())
+    differentiable = True
 
-    def purify_with_graph(self, images: torch.Tensor) -> Purified:
-        """The input itself, so gradients pass straight through."""
-        return _purified(images, images)
+    def reconstruct(self, x: torch.Tensor, first_index: int = 0,
+                    keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input (itself with `keep_graph`, so gradients pass straight through; else a copy)."""
+        out = x if keep_graph else x.clone()
+        return out, reconstruction_error(out.detach(), x.detach())
 
 
-class Binarize:
-    """Pixels above `threshold` become 1, the others 0."""
+class Binarize(Defence):
+    """Pixels above `threshold` become 1, the others 0 (zero gradient almost everywhere: BPDA only)."""
 
-    def __init__(self, threshold: float = 0.5):
-        if not 0 < threshold < 1:
-            raise UsageError(f"defend.binarize.threshold={threshold!r} is out of range; expected a number in (0, 1)")
+    def __init__(self, threshold: float = 0.5, **common):
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+            raise UsageError(f"threshold={threshold!r} is out of range; expected a number in (0, 1)")
+        super().__init__(**common)
         self.threshold = threshold
 
-    def __call__(self, images: torch.Tensor) -> Purified:
+    def reconstruct(self, x: torch.Tensor, first_index: int = 0,
+                    keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Each pixel rounded to 0 or 1 at `threshold`."""
-        return _purified(images, (images > self.threshold).to(images.dtype))
+        out = (x > self.threshold).to(x.dtype)
+        return out, reconstruction_error(out, x)

@@ -1,10 +1,10 @@
-"""A small DCGAN-style generator and critic for 1 x 28 x 28 images in [0, 1], for Defense-GAN
-(Samangouei et al., 2018).
+"""A small DCGAN-style generator and critic for C x H x W images in [0, 1] (MNIST's 1 x 28 x 28 by
+default), for Defense-GAN (Samangouei et al., 2018).
 
-Generator: z -> Linear -> 2w x 7 x 7 -> BN, ReLU -> ConvT 4x4 s2 -> w x 14 x 14 -> BN, ReLU
--> ConvT 4x4 s2 -> 1 x 28 x 28 -> sigmoid. Critic: conv 4x4 s2 (w) -> LeakyReLU -> conv 4x4 s2 (2w)
--> LeakyReLU -> Linear -> one logit/score, with no batch norm so it serves both the DCGAN loss and
-WGAN-GP (whose gradient penalty is per sample).
+Generator: z -> Linear -> 2w x H/4 x W/4 -> BN, ReLU -> ConvT 4x4 s2 -> w x H/2 x W/2 -> BN, ReLU
+-> ConvT 4x4 s2 -> C x H x W -> sigmoid (sizes rounded up to a multiple of 4, then cropped).
+Critic: conv 4x4 s2 (w) -> LeakyReLU -> conv 4x4 s2 (2w) -> LeakyReLU -> Linear -> one logit/score,
+with no batch norm so it serves both the DCGAN loss and WGAN-GP (whose gradient penalty is per sample).
 
 Sized for CPU: Defense-GAN runs the generator forward and backward L x R times per image (2000
 times at the original L = 200, R = 10), so the generator's cost sets the defence's speed. With the
@@ -27,39 +27,42 @@ from . import load_weights, save_weights
 
 
 class Generator(nn.Module):
-    """G(z): latent vectors (N x latent_dim) to images (N x 1 x 28 x 28 in [0, 1]); see the module docstring."""
+    """G(z): latent vectors (N x latent_dim) to images (N x C x H x W in [0, 1]); see the module docstring."""
 
-    image_shape = (1, 28, 28)  # C x H x W of the images it takes
-
-    def __init__(self, latent_dim: int = 128, width: int = 32):
+    def __init__(self, latent_dim: int = 128, width: int = 32, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
-        check_int_range("train_gan.latent_dim", latent_dim, 1)
-        check_int_range("train_gan.width", width, 1)
+        check_int_range("latent_dim", latent_dim, 1)
+        check_int_range("width", width, 1)
+        channels, height, image_width = self.image_shape = tuple(image_shape)
         self.latent_dim, self.width = latent_dim, width
-        self.fc = nn.Sequential(nn.Linear(latent_dim, 2 * width * 7 * 7, bias=False),
-                                nn.BatchNorm1d(2 * width * 7 * 7), nn.ReLU())
+        self.base = (-(-height // 4), -(-image_width // 4))  # 7 x 7 for 28 x 28
+        cells = 2 * width * self.base[0] * self.base[1]
+        self.fc = nn.Sequential(nn.Linear(latent_dim, cells, bias=False), nn.BatchNorm1d(cells), nn.ReLU())
         self.net = nn.Sequential(
             nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # 7 -> 14
             nn.BatchNorm2d(width), nn.ReLU(),
-            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),  # 14 -> 28
+            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),  # 14 -> 28
             nn.Sigmoid(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images for latents z."""
-        return self.net(self.fc(z).view(len(z), 2 * self.width, 7, 7))
+        images = self.net(self.fc(z).view(len(z), 2 * self.width, *self.base))
+        return images[:, :, :self.image_shape[1], :self.image_shape[2]]
 
 
 class Critic(nn.Module):
     """Discriminator (DCGAN: a logit) or critic (WGAN-GP: an unbounded score), one value per image."""
 
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 32, image_shape: tuple[int, int, int] = (1, 28, 28)):
         super().__init__()
-        check_int_range("train_gan.width", width, 1)
+        check_int_range("width", width, 1)
+        channels, height, image_width = image_shape
+        h, w = ((((n - 2) // 2 + 1) - 2) // 2 + 1 for n in (height, image_width))  # two 4x4 s2 p1 convs
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 28 -> 14
+            nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 28 -> 14
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # 14 -> 7
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1),
+            nn.Flatten(), nn.Linear(2 * width * h * w, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,5 +80,5 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Gene
     _, meta = load_tensors(path, "train_gan")
     if "latent_dim" not in meta or "width" not in meta:
         raise UsageError(f"{path} has no latent_dim/width metadata; it was not written by train_gan")
-    generator = Generator(meta["latent_dim"], meta["width"])
+    generator = Generator(meta["latent_dim"], meta["width"], tuple(meta.get("image_shape", (1, 28, 28))))
     return load_weights(generator, path, made_by="train_gan").to(device)
