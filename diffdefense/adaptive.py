@@ -23,12 +23,12 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     in the eps-ball; an image keeps the first adversarial example that fools the model under a fresh
     draw. With `fixed_seed` every draw (attack and final check) uses that seed: the attack on a
     defence whose seed is fixed and known. Returns adversarial images in [0, 1] within eps of `images`."""
-    check_positive("adaptive.attack.eps", eps)
-    check_positive("adaptive.attack.step", step)
-    check_int_range("adaptive.attack.steps", steps, 1)
-    check_int_range("adaptive.attack.eot_samples", eot_samples, 1)
-    check_int_range("adaptive.attack.restarts", restarts, 1)
-    check_int_range("adaptive.attack.batch_size", batch_size, 1)
+    check_positive("eps", eps)
+    check_positive("step", step)
+    check_int_range("steps", steps, 1)
+    check_int_range("eot_samples", eot_samples, 1)
+    check_int_range("restarts", restarts, 1)
+    check_int_range("batch_size", batch_size, 1)
     generator = torch.Generator().manual_seed(seed)
     best, fooled = images.clone(), torch.zeros(len(images), dtype=torch.bool, device=images.device)
     draw = 0

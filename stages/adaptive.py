@@ -1,7 +1,9 @@
-"""Honest robustness: each defence in adaptive.defences, with classifier A behind it, under the paper's
-non-adaptive sets, under BPDA + EOT PGD through the defence and, for defences that are differentiable
-end to end, under full-gradient EOT PGD; robust accuracy is the worst case per point over all of them
-(RobustBench). A randomised defence is scored as the randomised-defence literature does: every image
+"""Honest robustness: each defence in adaptive.defences, with classifier A behind it, and each robustly
+trained classifier in adaptive.robust_classifiers on its own, under the paper's non-adaptive sets, under
+BPDA + EOT PGD through the defence and, for defences that are differentiable end to end, under
+full-gradient EOT PGD; robust accuracy is the worst case per point over all of them (RobustBench).
+With adaptive.fixed_seed, a randomised defence is also attacked and scored with its seed fixed and known
+(deterministic; no EOT needed). A randomised defence is scored as the randomised-defence literature does: every image
 under `adaptive.evaluation_draws` fresh draws of its randomness, none of which the attack saw, counting
 it robust under all draws (worst case) or under most (majority vote). DiffDefense is compared with each
 other defence on the same images by an exact McNemar test. Writes metrics/adaptive.json and
@@ -15,7 +17,7 @@ from diffdefense.cli import load_params, run_stage, section
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
-from diffdefense.errors import check_int_range, check_one_of
+from diffdefense.errors import check_int_range, check_one_of, settings_of
 from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import CLASSIFIERS, load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, defended_sets, made_by
@@ -55,6 +57,11 @@ def main():
         (c, load_classifier(c, MODELS_DIR / f"classifier_{c}.safetensors", device), "none")
         for c in cfg["robust_classifiers"]]
     draws = [FRESH_DRAW + k for k in range(cfg["evaluation_draws"])]
+
+    def attack(model: DefendedClassifier, **changes) -> torch.Tensor:
+        with settings_of("adaptive.attack"):
+            return eot_pgd(model, images.to(device), labels.to(device), progress_bar=True, **cfg["attack"] | changes)
+
     results, rows, robust = {}, [], {}
     for row_name, row_classifier, defence_name in entries:
         settings = section(params, "defend", defence_name)
@@ -66,8 +73,7 @@ def main():
         adversarial = {}
         for gradient, model in models.items():
             print(f"{row_name}: {ATTACK_NAMES[gradient]} on {n} images")
-            adversarial[ATTACK_NAMES[gradient]] = eot_pgd(model, images.to(device), labels.to(device),
-                                                          progress_bar=True, **cfg["attack"])
+            adversarial[ATTACK_NAMES[gradient]] = attack(model)
         scored = {name: correct_over_draws(scorer, x.to(device), labels, draws)
                   for name, x in (sets | adversarial).items()}
         correct = {name: by["one"] for name, by in scored.items()}
@@ -80,13 +86,11 @@ def main():
         correct["robust_all_majority_of_draws"] = robust[row_name, "majority"]
         if cfg["fixed_seed"] and defence.randomised:
             # the deployment that fixes its seed: deterministic, and an attacker who knows the seed needs no EOT
-            fixed = {}
+            seed, fixed = settings.get("seed", 0), {}
             for gradient, model in models.items():
-                print(f"{row_name}, seed fixed at {defence.seed}: {ATTACK_NAMES[gradient]} on {n} images")
-                fixed[ATTACK_NAMES[gradient]] = eot_pgd(model, images.to(device), labels.to(device),
-                                                        progress_bar=True, fixed_seed=settings.get("seed", 0),
-                                                        **cfg["attack"] | {"eot_samples": 1})
-            seeded = {name: correct_over_draws(scorer, x.to(device), labels, [settings.get("seed", 0)])["one"]
+                print(f"{row_name}, seed fixed at {seed}: {ATTACK_NAMES[gradient]} on {n} images")
+                fixed[ATTACK_NAMES[gradient]] = attack(model, fixed_seed=seed, eot_samples=1)
+            seeded = {name: correct_over_draws(scorer, x.to(device), labels, [seed])["one"]
                       for name, x in (sets | fixed).items() if name != "clean"}
             correct |= {f"{name}_fixed_seed": c for name, c in seeded.items() if name in fixed}
             correct["robust_all_fixed_seed"] = robust_correct(seeded)

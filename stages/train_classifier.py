@@ -34,10 +34,12 @@ def main():
     if adversarial:
         attack_name = adversarial.pop("attack", None)
 
-        def perturb(model, x, y):
-            return build_attack(attack_name, model, adversarial)(x, y)
+        section_name = f"train_classifier.{name}.adversarial"
 
-        build_attack(attack_name, model, adversarial)  # bad settings fail before training starts
+        def perturb(model, x, y):
+            return build_attack(attack_name, model, adversarial, section_name)(x, y)
+
+        build_attack(attack_name, model, adversarial, section_name)  # bad settings fail before training starts
     history = train_classifier(model, images, labels, test_images, test_labels,
                                epochs=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
                                batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, perturb=perturb,

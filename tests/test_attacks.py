@@ -36,8 +36,13 @@ def test_attack_lowers_accuracy_and_keeps_images_valid(name, tiny_classifier, he
 
 
 def test_negative_epsilon_is_rejected(tiny_classifier):
-    with pytest.raises(UsageError, match=r"attack.fgsm.eps=-0.1 is out of range; expected a number in \[0, 1\]"):
+    with pytest.raises(UsageError, match=r"^attack.settings.fgsm.eps=-0.1 is out of range; expected a number in \[0, 1\]"):
         build_attack("fgsm", tiny_classifier, {"eps": -0.1})
+    with pytest.raises(UsageError, match=r"^train_classifier.A_adv.adversarial.eps=-0.1 is out of range"):
+        build_attack("fgsm", tiny_classifier, {"eps": -0.1}, "train_classifier.A_adv.adversarial")
+    from diffdefense.attacks import fgsm
+    with pytest.raises(UsageError, match=r"^eps=-0.1 is out of range"):  # the library names its own argument
+        fgsm.build(tiny_classifier, eps=-0.1)
 
 
 def test_unknown_attack_is_rejected(tiny_classifier):

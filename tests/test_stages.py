@@ -69,9 +69,9 @@ def test_unknown_dataset(tmp_path):
     (("--set", "fgsm-white"), {"attack__sets__fgsm-white__images": 5},
      "attack.sets.fgsm-white.images=5 is out of range; expected an integer in [0, 4]"),
     (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": 5},
-     "attack.fgsm.eps=5 is out of range; expected a number in [0, 1]"),
+     "attack.settings.fgsm.eps=5 is out of range; expected a number in [0, 1]"),
     (("--set", "fgsm-white"), {"attack__settings__fgsm__eps": -0.3},
-     "attack.fgsm.eps=-0.3 is out of range; expected a number in [0, 1]"),
+     "attack.settings.fgsm.eps=-0.3 is out of range; expected a number in [0, 1]"),
 ])
 def test_bad_attack_input(upstream, args, overrides, fragment):
     before = files_under(upstream)

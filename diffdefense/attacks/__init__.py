@@ -1,8 +1,7 @@
 """Attack registry. An attack is built from a classifier and its settings and then called as
 `attack(images, labels) -> adversarial images`, on [0, 1] images (torchattacks/ART conventions).
 
-A new attack is one module here that decorates its builder with `@register("name")`, plus its
-import below.
+A new attack is one module here with a `build(model, **settings)` function, plus its entry in ATTACKS.
 """
 
 from __future__ import annotations
@@ -11,25 +10,25 @@ from typing import Callable
 
 import torch
 
-from ..errors import check_one_of, unknown_keywords_as_usage_error
+from ..errors import check_one_of, settings_of
+from . import autoattack, deepfool, elasticnet, eotpgd, fgsm, pgd, square
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-ATTACKS: dict[str, Callable[..., Attack]] = {}
+ATTACKS: dict[str, Callable[..., Attack]] = {
+    "fgsm": fgsm.build,
+    "pgd": pgd.build,
+    "deepfool": deepfool.build,
+    "eotpgd": eotpgd.build,
+    "square": square.build,
+    "autoattack": autoattack.build,
+    "elasticnet": elasticnet.build,
+}
 
 
-def register(name: str):
-    """Decorator: add the decorated builder `builder(model, **settings) -> Attack` to ATTACKS as `name`."""
-    def add(builder):
-        ATTACKS[name] = builder
-        return builder
-    return add
-
-
-def build_attack(name: str, model: torch.nn.Module, settings: dict) -> Attack:
-    """Build attack `name` against `model`; `settings` are its keyword params from params.yaml."""
+def build_attack(name: str, model: torch.nn.Module, settings: dict, section: str | None = None) -> Attack:
+    """Build attack `name` against `model`; `settings` are its keyword params from params.yaml, whose
+    section (default attack.settings.<name>) errors name."""
     check_one_of("attack name", name, ATTACKS)
-    with unknown_keywords_as_usage_error(f"attack.settings.{name}"):
+    with settings_of(section or f"attack.settings.{name}"):
         return ATTACKS[name](model.eval(), **settings)
 
-
-from . import autoattack, deepfool, elasticnet, eotpgd, fgsm, pgd, square  # noqa: E402,F401  (registers them)

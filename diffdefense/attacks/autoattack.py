@@ -5,15 +5,13 @@ runs APGD for 10 iterations, not the original's 100."""
 import torchattacks
 
 from ..errors import check_number, check_int_range
-from . import register
 
 
-@register("autoattack")
 def build(model, eps: float = 0.3, steps: int = 100, square_queries: int = 5000, n_classes: int = 10, seed: int = 0):
     """Standard AutoAttack (L-inf, radius eps) against `model`, its APGD and FAB parts run for `steps` steps."""
-    check_number("attack.autoattack.eps", eps, 0, 1)
-    check_int_range("attack.autoattack.steps", steps, 1)
-    check_int_range("attack.autoattack.square_queries", square_queries, 1)
+    check_number("eps", eps, 0, 1)
+    check_int_range("steps", steps, 1)
+    check_int_range("square_queries", square_queries, 1)
     common = dict(norm="Linf", eps=eps, n_restarts=1, seed=seed)
     return torchattacks.MultiAttack([
         torchattacks.APGD(model, steps=steps, loss="ce", **common),

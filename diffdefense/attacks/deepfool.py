@@ -13,7 +13,6 @@ early and left 53 % accuracy (REFERENCE-NOTES). tests/test_attacks.py checks thi
 import torch
 
 from ..errors import check_int_range, check_positive
-from . import register
 
 TOLERANCE = 1e-7  # ART's tol (10e-8)
 
@@ -50,11 +49,10 @@ def deepfool(model, images, labels, *, max_iter: int, epsilon: float, nb_grads: 
     return (images + (1 + epsilon) * (adversarial - images)).clamp(0, 1)
 
 
-@register("deepfool")
 def build(model, max_iter: int = 100, epsilon: float = 1e-6, nb_grads: int = 10):
     """DeepFool (Moosavi-Dezfooli et al., 2016) against `model` with ART's defaults."""
-    check_int_range("attack.deepfool.max_iter", max_iter, 1)
-    check_positive("attack.deepfool.epsilon", epsilon, allow_zero=True)
-    check_int_range("attack.deepfool.nb_grads", nb_grads, 1)
+    check_int_range("max_iter", max_iter, 1)
+    check_positive("epsilon", epsilon, allow_zero=True)
+    check_int_range("nb_grads", nb_grads, 1)
     return lambda images, labels: deepfool(model, images, labels, max_iter=max_iter, epsilon=epsilon,
                                            nb_grads=nb_grads)

@@ -7,15 +7,13 @@ torchattacks' MultiAttack runs each restart only on images still classified corr
 import torchattacks
 
 from ..errors import check_number, check_int_range, check_positive
-from . import register
 
 
-@register("pgd")
 def build(model, eps: float = 0.3, step: float = 0.01, steps: int = 20, restarts: int = 5):
     """L-inf PGD against `model`: radius eps, `steps` steps of size `step`, `restarts` random starts."""
-    check_number("attack.pgd.eps", eps, 0, 1)
-    check_positive("attack.pgd.step", step)
-    check_int_range("attack.pgd.steps", steps, 1)
-    check_int_range("attack.pgd.restarts", restarts, 1)
+    check_number("eps", eps, 0, 1)
+    check_positive("step", step)
+    check_int_range("steps", steps, 1)
+    check_int_range("restarts", restarts, 1)
     runs = [torchattacks.PGD(model, eps=eps, alpha=step, steps=steps, random_start=True) for _ in range(restarts)]
     return runs[0] if restarts == 1 else torchattacks.MultiAttack(runs)
