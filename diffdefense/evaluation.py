@@ -16,13 +16,17 @@ NO_DEFENCE = "no_defence"
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1000,
-            device: torch.device | str | None = None) -> torch.Tensor:
-    """Predicted classes (on the CPU) of `model` for `images`, `batch_size` images at a time."""
+def logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1000,
+           device: torch.device | str | None = None) -> torch.Tensor:
+    """`model`'s logits (on the CPU) for `images`, `batch_size` images at a time, in eval mode."""
     device = device or next(model.parameters()).device
     model.eval()
-    return torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return torch.cat([model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def predict(model: nn.Module, images: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Predicted classes (on the CPU) of `model` for `images`."""
+    return logits(model, images, **kwargs).argmax(1)
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kwargs) -> float:
@@ -35,14 +39,10 @@ def correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kwar
     return predict(model, images, **kwargs) == labels.cpu()
 
 
-@torch.no_grad()
-def margins(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def margins(model: nn.Module, images: torch.Tensor, **kwargs) -> torch.Tensor:
     """Per image, the gap between the two largest logits: near 0 the prediction sits on a decision
     boundary, where float rounding (another device, batch size or thread count) can flip it."""
-    device = next(model.parameters()).device
-    model.eval()
-    top2 = torch.cat([model(images[i:i + batch_size].to(device)).topk(2, dim=1).values.cpu()
-                      for i in range(0, len(images), batch_size)])
+    top2 = logits(model, images, **kwargs).topk(2, dim=1).values
     return top2[:, 0] - top2[:, 1]
 
 
@@ -78,7 +78,8 @@ def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict,
     return rows
 
 
-def _summary(row: dict) -> dict:
+def summary(row: dict) -> dict:
+    """The accuracy summary of a result row (accuracy, images, interval), without its other columns."""
     return {k: row[k] for k in ("accuracy", "images", "ci_low", "ci_high")}
 
 
@@ -93,7 +94,7 @@ def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:
             continue
         node = metrics.setdefault(row["attack"], {})
         node = node if row["box"] == "clean" else node.setdefault(row["box"], {})
-        node[row["defence"]] = _summary(row)
+        node[row["defence"]] = summary(row)
         reference = references.get(f"{row['attack']}-{row['box']}" if row["box"] != "clean" else "clean", (None, None))
         reference = {NO_DEFENCE: reference[0], "diffdefense": reference[1]}.get(row["defence"])
         flat.append(row | {"condition": f"{row['set']} / {row['defence']}", "paper": reference,
@@ -106,7 +107,7 @@ def table2(rows: list[dict], dataset: str, robust_training: dict[str, str], defe
     robustly trained classifier (`robust_training`: column -> classifier role) under the same attack
     crafted on it (each with images and interval; None where that set was not made), with the paper's
     numbers for `dataset` (it has FGSM adversarial training only)."""
-    by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): _summary(r) for r in rows}
+    by_key = {(r["attack"], r["box"], r["evaluated_on"], r["defence"]): summary(r) for r in rows}
     table = {}
     for attack in dict.fromkeys(r["attack"] for r in rows if r["box"] == "white" and r["evaluated_on"] == "A"):
         reference = paper.TABLE2.get(dataset, {}).get(attack, (None, None, None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -51,7 +52,7 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     model.to(device)
     images, labels = images.to(device), labels.to(device)  # resident: no per-batch copies on a GPU
     optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    steps_per_epoch = -(-len(images) // batch_size)
+    steps_per_epoch = math.ceil(len(images) / batch_size)
     scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
                  if schedule == "onecycle" else None)
     history = []

@@ -12,6 +12,7 @@ from diffdefense.cli import load_params, run_stage, section  # noqa: E402
 from diffdefense.defences import DefenceContext, build_defence  # noqa: E402
 from diffdefense.device import resolve_device  # noqa: E402
 from diffdefense.errors import check_int_range, check_one_of  # noqa: E402
+from diffdefense.evaluation import summary  # noqa: E402
 from diffdefense.figures import ablation_figure  # noqa: E402
 from diffdefense.io import load_tensors, write_csv, write_json  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
@@ -50,8 +51,7 @@ def main():
     ablation_figure(rows[rows.varied != "variant"], base, "plots/ablation.png")
     accuracy = {}
     for r in rows.to_dict("records"):
-        accuracy.setdefault(r["varied"], {}).setdefault(r["set"], {})[str(r["value"])] = {
-            k: r[k] for k in ("accuracy", "images", "ci_low", "ci_high")}
+        accuracy.setdefault(r["varied"], {}).setdefault(r["set"], {})[str(r["value"])] = summary(r)
     write_json("metrics/ablation.json", {"images_per_set": cfg["images"], "base": {k: base[k] for k in SWEPT},
                                          "accuracy": accuracy})
     print(rows.to_string(index=False))

@@ -10,6 +10,7 @@ would (diffdefense.sharding).
 """
 
 import argparse
+import math
 import time
 
 import torch
@@ -47,7 +48,7 @@ def main():
     images, labels = clean["images"][:count], clean["labels"][:count]
 
     batch = cfg["batch_size"]
-    bar = progress(total=-(-len(images) // batch), desc=f"{set_name} (crafted on {source})", unit="batch",
+    bar = progress(total=math.ceil(len(images) / batch), desc=f"{set_name} (crafted on {source})", unit="batch",
                    disable=not is_writer())
 
     def attack_batch(first: int) -> torch.Tensor:

@@ -11,10 +11,11 @@ from diffdefense.attacks import build_attack
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split, training_split
 from diffdefense.device import resolve_device
+from diffdefense.evaluation import correct
 from diffdefense.io import write_csv, write_json
 from diffdefense.models import build_classifier, save_weights
 from diffdefense.seeding import seed_everything
-from diffdefense.statistics import accuracy_interval
+from diffdefense.statistics import summarise
 from diffdefense.training import train_classifier
 
 
@@ -46,11 +47,9 @@ def main():
                                schedule=cfg.get("schedule", "constant"))
     save_weights(model, f"models/classifier_{name}.safetensors")
     write_csv(f"plots/train_classifier_{name}.csv", pd.DataFrame(history))
-    final = history[-1]
-    test_correct = round(final["test_accuracy"] * len(test_labels) / 100)
+    test = summarise(correct(model, test_images, test_labels, device=device), section(params, "statistics", "confidence"))
     write_json(f"metrics/train_classifier_{name}.json",
-               final | {"test": accuracy_interval(test_correct, len(test_labels), section(params, "statistics", "confidence")),
-                        "threads": torch.get_num_threads()})
+               history[-1] | {"test": test, "threads": torch.get_num_threads()})
     print(f"classifier {name}: test accuracy {history[-1]['test_accuracy']:.2f}%")
 
 

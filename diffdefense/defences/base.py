@@ -6,6 +6,7 @@ the defence runs, and (where `differentiable`) keeps the autograd graph for full
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -106,7 +107,7 @@ def purify_in_chunks(reconstruct: Reconstruct, images: torch.Tensor, *, batch_si
     `batch_size` images and gather the results on the CPU, so peak memory is set by `batch_size`
     whatever the number of images. `first_index` lets a defence seed its randomness per image, which is
     what lets processes started by torchrun share the chunks (diffdefense.sharding)."""
-    bar = progress(total=-(-len(images) // batch_size), desc=desc, unit="batch", disable=not show_progress)
+    bar = progress(total=math.ceil(len(images) / batch_size), desc=desc, unit="batch", disable=not show_progress)
 
     def chunk(start: int) -> tuple[torch.Tensor, torch.Tensor]:
         out, err = reconstruct(images[start:start + batch_size].to(device), start)

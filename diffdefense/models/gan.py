@@ -16,6 +16,7 @@ Defense-GAN MNIST generator (5x5 kernels, 256 -> 128 -> 64 channels from 4 x 4) 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -35,7 +36,7 @@ class Generator(nn.Module):
         check_int_range("width", width, 1)
         channels, height, image_width = self.image_shape = tuple(image_shape)
         self.latent_dim, self.width = latent_dim, width
-        self.base = (-(-height // 4), -(-image_width // 4))  # 7 x 7 for 28 x 28
+        self.base = (math.ceil(height / 4), math.ceil(image_width / 4))  # 7 x 7 for 28 x 28
         cells = 2 * width * self.base[0] * self.base[1]
         self.fc = nn.Sequential(nn.Linear(latent_dim, cells, bias=False), nn.BatchNorm1d(cells), nn.ReLU())
         self.net = nn.Sequential(

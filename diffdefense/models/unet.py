@@ -58,7 +58,7 @@ class UNet(nn.Module):
         channels, height, width = self.image_shape = tuple(image_shape)
         self.max_steps = max_steps
         self.register_buffer("time_table", sinusoidal_table(max_steps, time_dim), persistent=False)
-        padded = [-(-n // 8) * 8 for n in (height, width)]  # three halvings need a multiple of 8
+        padded = [math.ceil(n / 8) * 8 for n in (height, width)]  # three halvings need a multiple of 8
         extra = [p - n for p, n in zip(padded, (height, width))]
         # the authors' 1x1 conv pads evenly; an odd remainder goes to the bottom and right (F.pad in forward)
         self.odd_pad = (0, extra[1] % 2, 0, extra[0] % 2)
