@@ -48,7 +48,8 @@ def main():
     for name in SWEPT:
         write_csv(f"plots/ablation_{name}.csv",
                   rows[rows.varied == name].drop(columns="varied").rename(columns={"value": name}))
-    ablation_figure(rows[rows.varied != "variant"], base, "plots/ablation.png")
+    # the variants' values are names, so the swept rows' numbers come out as objects: plot them as numbers
+    ablation_figure(rows[rows.varied != "variant"].astype({"value": float}), base, "plots/ablation.png")
     accuracy = {}
     for r in rows.to_dict("records"):
         accuracy.setdefault(r["varied"], {}).setdefault(r["set"], {})[str(r["value"])] = summary(r)

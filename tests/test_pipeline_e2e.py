@@ -150,11 +150,18 @@ def test_readme_python_example_runs_on_the_pipeline_outputs(tiny_run):
 def test_adaptive_stage_reports_every_defence(tiny_run):
     work, _ = tiny_run
     adaptive = json.loads((work / "metrics" / "adaptive.json").read_text())
-    assert adaptive["images"] == 4 and list(adaptive["defences"]) == ["none", "binarize", "diffpure", "diffdefense"]
+    # the four defences in front of A, then the robustly trained classifier attacked on its own
+    assert adaptive["images"] == 4 and list(adaptive["defences"]) == ["none", "binarize", "diffpure", "diffdefense",
+                                                                       "A_pgd"]
+    randomised = {"diffpure", "diffdefense"}
     for name, row in adaptive["defences"].items():
-        adaptive_attacks = {"bpda_eot_pgd"} | ({"full_gradient_pgd"} if name != "binarize" else set())
+        # BPDA only where the defence has no useful gradient of its own; nothing to approximate without one
+        adaptive_attacks = ({"bpda_eot_pgd"} if name not in {"none", "A_pgd"} else set()) \
+            | ({"full_gradient_pgd"} if name != "binarize" else set())
+        fixed_seed = {f"{a}_fixed_seed" for a in adaptive_attacks} | {"robust_all_fixed_seed"} \
+            if name in randomised else set()
         assert set(row) == {"clean", "fgsm-white", "pgd-white", "robust_non_adaptive", "robust_all",
-                            "robust_all_worst_of_draws", "robust_all_majority_of_draws"} | adaptive_attacks
+                            "robust_all_worst_of_draws", "robust_all_majority_of_draws"} | adaptive_attacks | fixed_seed
         assert row["robust_all"]["accuracy"] <= min(
             [row["robust_non_adaptive"]["accuracy"]] + [row[a]["accuracy"] for a in adaptive_attacks])
         # every draw right implies the first draw and most draws right
@@ -163,7 +170,8 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
         assert all(v["images"] == 4 and v["ci_low"] <= v["accuracy"] <= v["ci_high"] for v in row.values())
     assert adaptive["evaluation_draws"] == 2
     paired = adaptive["paired_robust_all"]
-    assert set(paired) == {"diffdefense_vs_none", "diffdefense_vs_binarize", "diffdefense_vs_diffpure"}
+    assert set(paired) == {"diffdefense_vs_none", "diffdefense_vs_binarize", "diffdefense_vs_diffpure",
+                           "diffdefense_vs_A_pgd"}
     for by_rule in paired.values():
         assert set(by_rule) == {"one", "worst", "majority"}
         assert all(t["both"] + t["only_first"] + t["only_second"] <= t["images"] == 4 and 0 <= t["p_value"] <= 1

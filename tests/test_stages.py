@@ -129,7 +129,7 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
      "attack.sets key='../../escape' is not a safe name"),
     ({"attack__sets__fgsm-white__attack": "cw"}, "attack.sets.fgsm-white.attack='cw' is not allowed; choose one of"),
     ({"attack__sets__fgsm-white__crafted_on": "C"},
-     "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv']"),
+     "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv', 'A_pgd']"),
     ({"attack__sets__pgd-white__evaluated_on": "D"}, "attack.sets.pgd-white.evaluated_on='D' is not allowed"),
     ({"attack__sets__fgsm-white__images": -5}, "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
     ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
