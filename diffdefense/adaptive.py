@@ -47,7 +47,9 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
                 def batch_gradient(first: int) -> torch.Tensor:
                     x_in = x[first:first + batch_size].clone().requires_grad_(True)
                     loss = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="sum")
-                    return torch.autograd.grad(loss, x_in)[0].cpu()
+                    # zero where the output does not depend on the input (DiffDefense with L = 1 returns
+                    # G(z_0) of the best random start: only the non-differentiable choice sees the image)
+                    return torch.autograd.grad(loss, x_in, materialize_grads=True)[0].cpu()
 
                 # under torchrun each process takes every N-th batch (diffdefense.sharding)
                 grad += torch.cat(map_chunks(batch_gradient, range(0, len(x), batch_size))).to(grad.device)
