@@ -242,13 +242,19 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
         lines.append(f"- **Pick.** {pick}")
     variants = (ablation or {}).get("accuracy", {}).get("variant")
     if variants:
-        base = ablation["accuracy"]["L"]
-        base_l = str(ablation["base"]["L"])
         words = {1: "above", -1: "below", 0: "within the intervals of"}
+
+        def configured(set_name):  # the defence as configured: a point of any sweep run at its own setting
+            return next((ablation["accuracy"][k][set_name][str(v)] for k, v in ablation["base"].items()
+                         if str(v) in ablation["accuracy"].get(k, {}).get(set_name, {})), None)
+
+        def versus(result, base):
+            return "" if base is None else f" ({words[_interval_order(result, base)]} {cell(base)})"
+
         parts = []
         for name in next(iter(variants.values())):
-            per_set = [f"{s} {cell(by_name[name])} ({words[_interval_order(by_name[name], base[s][base_l])]} "
-                       f"{cell(base[s][base_l])})" for s, by_name in variants.items()]
+            per_set = [f"{s} {cell(by_name[name])}{versus(by_name[name], configured(s))}"
+                       for s, by_name in variants.items()]
             parts.append(f"{VARIANT_NAMES.get(name, name)}: " + ", ".join(per_set))
         lines.append(f"- **Where DiffDefense's robustness comes from** (ablation, {ablation['images_per_set']} "
                      "images per set; in brackets the defence as configured): " + "; ".join(parts) + ".")

@@ -111,6 +111,14 @@ def test_verdict_says_where_robustness_comes_from_and_what_a_fixed_seed_gives():
             "with the output clamped instead of passed through a sigmoid: fgsm-white 78.0 [68.9, 85.0] "
             "(within the intervals of 80.0 [71.1, 86.7])") in text
     assert "robust accuracy DiffDefense 20.0 [5.7, 51.0]. A deployment that fixes its seed" in text
+    # the configured L = 3 was not swept, but T* = 15 was: that point is the defence as configured
+    ablation["base"]["L"] = 3
+    ablation["accuracy"]["t_star"] = {"fgsm-white": {"15": acc(60, 100)}}
+    assert "fgsm-white 30.0 [21.9, 39.6] (below 60.0 [50.2, 69.1])" in report.verdict_markdown({}, adaptive, 0.4,
+                                                                                             ablation)
+    # no sweep ran at the configured setting: the variants alone, nothing to compare with
+    del ablation["accuracy"]["t_star"]
+    assert "zeroed: fgsm-white 30.0 [21.9, 39.6]; with" in report.verdict_markdown({}, adaptive, 0.4, ablation)
 
 
 def test_key_metrics_hold_accuracies_and_aucs_but_no_timings():
