@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-TIMING_KEYS = {"seconds", "seconds_per_image", "threads", "device", "processes"}
+# the fields and columns that hold wall-clock timings and the machine (tests/test_pipeline_e2e.py uses them too)
+TIMING_KEYS = {"seconds", "seconds_per_image", "threads", "device"}
 
 
 def untimed(value):

@@ -4,7 +4,6 @@ timestamped `dvc repro` log (per-stage times by scripts/stage_times.py). From th
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from diffdefense import report  # noqa: E402
+from scripts.stage_times import stage_times  # noqa: E402
 
 
-def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None) -> list[str]:
+def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_steps: int) -> list[str]:
     """How the default's PGD-trained classifier compares with Madry et al.'s (ANCHORS.md: 98.53 % clean,
     88.50 % under AutoAttack, 40-step PGD for ~80 epochs)."""
     if not trained or "pgd_adversarial_training" not in table2.get("autoattack", {}):
@@ -25,7 +25,7 @@ def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None) -> l
     epochs = trained["step"]
     return [f"The PGD-trained classifier here is the cheapest real setting ({epochs} epoch{'s' * (epochs != 1)} "
             f"of {adv['steps']}-step PGD, step {adv['step']}): {trained['test']['accuracy']:.2f} % clean on the "
-            f"10 000 test images, {pgd['accuracy']:.1f} % under 20-step PGD but {aa['accuracy']:.1f} % "
+            f"10 000 test images, {pgd['accuracy']:.1f} % under {pgd_steps}-step PGD but {aa['accuracy']:.1f} % "
             f"[{aa['ci_low']:.1f}, {aa['ci_high']:.1f}] under AutoAttack ({aa['images']} images). Madry et al.'s "
             "model (40 steps, ~80 epochs) keeps 98.53 % clean and 88.50 % under AutoAttack, so this column is a "
             "weak stand-in for PGD adversarial training; `profiles/paper.yaml` trains it at their setting.", ""]
@@ -47,9 +47,8 @@ def main():
     clf = {n: metrics(f"train_classifier_{n}/metrics.json") for n in ["A", "B", "A_adv", "A_pgd"]
            if (args.run / "metrics" / f"train_classifier_{n}").exists()}
     ddpm, gan = metrics("train_ddpm/metrics.json"), metrics("train_gan/metrics.json")
-    lines = subprocess.run([sys.executable, str(ROOT / "scripts/stage_times.py"), str(args.log)],
-                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[1:]
-    sec = {k: float(v) for k, v in (line.split(",") for line in lines)}
+    # whole seconds, as scripts/stage_times.py writes them
+    sec = {stage: float(round(s)) for stage, s in stage_times(args.log.read_text().splitlines())}
 
     def mins(keys):
         return f"{sum(sec.get(k, 0) for k in keys) / 60:.1f} min"
@@ -66,7 +65,8 @@ def main():
     cells = [t1["accuracy"]["clean"]] + [cell for attack, by_box in t1["accuracy"].items() if attack != "clean"
                                          for cell in by_box.values()]  # each {defence: summary} of Table 1
     defended_images = sum(cell["diffdefense"]["images"] for cell in cells)
-    training = yaml.safe_load((args.run / "params.yaml").read_text())["train_classifier"]
+    params = yaml.safe_load((args.run / "params.yaml").read_text())
+    training = params["train_classifier"]
 
     def recipe(name):
         cfg, adv = training[name], training[name].get("adversarial")
@@ -76,10 +76,12 @@ def main():
             text += f", {adv['attack'].upper()} ε {adv['eps']}{steps} adversarial training"
         return text
 
-    target = {"A": " (target ≥ 99.0)", "B": " (target ≥ 98.5)", "A_adv": " (clean; target ≥ 97)", "A_pgd": " (clean)"}
+    target = {"A": " (target ≥ 99.0)", "B": " (target ≥ 98.5)", "A_adv": " (clean; target ≥ 97)",
+              "A_pgd": " (clean)"}
     rows = [("check_params, download, testset", mins(["check_params", "download", "testset"]), "local mirror")]
     rows += [(f"train_classifier@{n}", mins([f"train_classifier@{n}"]),
-              f"{c['step']} epoch{'s' * (c['step'] != 1)}, {recipe(n)}: {acc(c['test'])} on the 10 000 test images{target[n]}")
+              f"{c['step']} epoch{'s' * (c['step'] != 1)}, {recipe(n)}: {acc(c['test'])} "
+              f"on the 10 000 test images{target[n]}")
              for n, c in clf.items()]
     rows += [
         ("train_ddpm", mins(["train_ddpm"]), f"{ddpm['step']} epochs: final ε-MSE {ddpm['train_loss']:.4f}"),
@@ -96,7 +98,7 @@ def main():
          f"{ad['images']} images, {len(ad['defences'])} rows, {ad['evaluation_draws']} evaluation draws"),
         ("report", mins(["report"]), ""),
     ]
-    total = sum(v for k, v in sec.items() if k != "total") / 60
+    total = sum(sec.values()) / 60
     out = [
         "## Results", "",
         "The committed `dvc.lock`, `metrics/`, `plots/`, `reports/summary.json` and **[`reports/REPORT.md`]"
@@ -117,13 +119,15 @@ def main():
         "(#running-at-paper-scale)).", "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
         "### Table 2: unseen attacks and robust training, %", "", report.table2_markdown(t2), "",
-        *pgd_training_note(clf.get("A_pgd"), t2, training.get("A_pgd")),
+        *pgd_training_note(clf.get("A_pgd"), t2, training.get("A_pgd"),
+                           params["attack"]["settings"]["pgd"]["steps"]),
         f"### Table 3: Defense-GAN vs DiffDefense ({t3['set']}, {t3['images']} images, same run)", "",
         report.table3_markdown(t3), "",
         "### Fig. 4: detection from reconstruction error", "", report.detection_markdown(det, t1["dataset"]), "",
         f"### Adaptive attacks ({ad['images']} images)", "", report.adaptive_markdown(ad), "",
         report.paired_markdown(ad), "",
-        "### Verdict (generated by the report)", "", report.verdict_markdown(t2, ad, sum(dd.values()) / len(dd), abl), "",
+        "### Verdict (generated by the report)", "",
+        report.verdict_markdown(t2, ad, sum(dd.values()) / len(dd), abl), "",
     ]
     readme = (ROOT / "README.md").read_text()
     start = readme.index("## Results\n")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.compare_runs import TIMING_KEYS, untimed
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -182,8 +184,6 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
 # between reruns hold wall-clock timings, and only the report reads them.
 TIMED = ("metrics/timing/", "metrics/train_", "metrics/table3.json", "plots/table3.csv",
          "plots/ablation", "reports/REPORT.md")
-TIMING_KEYS = {"seconds", "seconds_per_image", "threads", "device"}
-
 
 def lock_hashes(work: Path) -> dict[tuple[str, str], str]:
     """(stage, path) -> md5 of every dependency and output in dvc.lock, except the report's own inputs."""
@@ -192,17 +192,11 @@ def lock_hashes(work: Path) -> dict[tuple[str, str], str]:
             for entry in stage.get("deps", []) + stage.get("outs", [])}
 
 
-def without_timings(obj):
-    if isinstance(obj, dict):
-        return {k: without_timings(v) for k, v in obj.items() if k not in TIMING_KEYS}
-    return [without_timings(v) for v in obj] if isinstance(obj, list) else obj
-
-
 def untimed_results(work: Path) -> dict:
     """Every metrics file, the key metrics and every plot table, with timing fields and columns removed."""
     import pandas as pd
 
-    metrics = {str(p.relative_to(work)): without_timings(json.loads(p.read_text()))
+    metrics = {str(p.relative_to(work)): untimed(json.loads(p.read_text()))
                for p in [*sorted((work / "metrics").rglob("*.json")), work / "reports" / "summary.json"]
                if "timing" not in p.parts}
     tables = {str(p.relative_to(work)): pd.read_csv(p, keep_default_na=False)  # "" for no paper number, not NaN

@@ -23,17 +23,21 @@ def test_without_torchrun_chunks_run_in_order_in_this_process():
 
 def test_under_torchrun_each_rank_computes_every_other_chunk_and_all_get_all(tmp_path):
     script = tmp_path / "share.py"
+    # each rank writes its own file: two processes printing to one pipe can interleave their lines
     script.write_text(
-        "import torch\n"
+        "import sys, torch\n"
         "from diffdefense.sharding import map_chunks, process_group, rank_and_size\n"
         "with process_group(torch.device('cpu')):\n"
-        "    print(rank_and_size()[0], map_chunks(lambda i: (i, rank_and_size()[0]), range(5)), flush=True)\n")
+        "    rank = rank_and_size()[0]\n"
+        "    result = map_chunks(lambda i: (i, rank_and_size()[0]), range(5))\n"
+        "    open(f'{sys.argv[1]}/rank{rank}.txt', 'w').write(f'{rank} {result}')\n")
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                             str(script)], env=env, capture_output=True, text=True, timeout=300)
+                             str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = "[(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]"
-    assert sorted(result.stdout.split("\n")[:2]) == [f"0 {expected}", f"1 {expected}"]
+    written = sorted(p.read_text() for p in tmp_path.glob("rank*.txt"))
+    assert written == [f"0 {expected}", f"1 {expected}"]
 
 
 def _workdir(path: Path) -> Path:
