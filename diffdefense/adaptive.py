@@ -11,6 +11,7 @@ from .errors import check_int_range, check_positive
 from .evaluation import correct
 from .progress import progress
 from .seeding import derived_seed
+from .sharding import map_chunks
 
 
 def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, eps: float = 0.3,
@@ -19,7 +20,8 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     """L-inf PGD on `model` (defence then classifier), its gradient averaged over `eot_samples` draws of
     the defence's randomness per step (EOT). The gradient is the model's own: BPDA or full, as set by
     `model.gradient`. Gradients are taken `batch_size` images at a time, which bounds memory (a full
-    gradient through DiffDefense keeps the graph of every U-Net call). Each restart starts uniformly
+    gradient through DiffDefense keeps the graph of every U-Net call); under torchrun the batches are
+    shared among the processes, with the same result. Each restart starts uniformly
     in the eps-ball; an image keeps the first adversarial example that fools the model under a fresh
     draw. With `fixed_seed` every draw (attack and final check) uses that seed: the attack on a
     defence whose seed is fixed and known. Returns adversarial images in [0, 1] within eps of `images`."""
@@ -41,10 +43,16 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
             for _ in range(eot_samples):
                 model.redraw(derived_seed(seed, draw) if fixed_seed is None else fixed_seed)
                 draw += 1
-                for first in range(0, len(x), batch_size):
+
+                def batch_gradient(first: int) -> torch.Tensor:
                     x_in = x[first:first + batch_size].clone().requires_grad_(True)
                     loss = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="sum")
-                    grad[first:first + batch_size] += torch.autograd.grad(loss, x_in)[0]
+                    # zero where the output does not depend on the input (DiffDefense with L = 1 returns
+                    # G(z_0) of the best random start: only the non-differentiable choice sees the image)
+                    return torch.autograd.grad(loss, x_in, materialize_grads=True)[0].cpu()
+
+                # under torchrun each process takes every N-th batch (diffdefense.sharding)
+                grad += torch.cat(map_chunks(batch_gradient, range(0, len(x), batch_size))).to(grad.device)
             x = torch.min(torch.max(x + step * grad.sign(), images - eps), images + eps).clamp(0, 1).detach()
         model.redraw(derived_seed(seed, draw) if fixed_seed is None else fixed_seed)
         draw += 1

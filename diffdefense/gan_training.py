@@ -48,12 +48,13 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
 def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, epochs: int, lr: float,
               batch_size: int, seed: int, device: torch.device, loss: str = "dcgan",
               betas: tuple[float, float] = (0.5, 0.999), critic_steps: int = 1, gp_weight: float = 10.0,
-              max_steps: int | None = None) -> list[dict]:
+              max_steps: int | None = None, on_epoch=None) -> list[dict]:
     """Train `generator` (z -> images in [0, 1]) against `critic` on `images` (N x 1 x 28 x 28 in [0, 1]).
 
     Returns one dict per epoch: epoch, generator_loss and critic_loss (means over the epoch's steps),
     critic_steps and generator_steps taken, seconds. `max_steps` stops after that many critic steps in all
-    (for timing runs and tests); the epoch it falls in is reported as a partial epoch.
+    (for timing runs and tests); the epoch it falls in is reported as a partial epoch. `on_epoch(row)`, if
+    given, gets each epoch's dict as it ends.
     """
     check_one_of("train_gan.loss", loss, LOSSES)
     check_int_range("train_gan.epochs", epochs, 1)
@@ -119,6 +120,8 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
         history.append({"epoch": epoch, "generator_loss": g_mean.value,
                         "critic_loss": d_mean.value, "critic_steps": d_steps, "generator_steps": g_steps,
                         "seconds": time.perf_counter() - start})
+        if on_epoch is not None:
+            on_epoch(history[-1])
         if max_steps is not None and total_steps >= max_steps:
             break
     generator.eval()

@@ -41,13 +41,23 @@ def is_writer() -> bool:
     return rank_and_size()[0] == 0
 
 
+_sharing = False  # whether this process is inside a chunk of a sharded map_chunks
+
+
 def map_chunks(work: Callable[[int], T], chunks: Iterable[int]) -> list[T]:
-    """[work(i) for i in chunks], each rank computing every size-th chunk; all ranks get the full list."""
+    """[work(i) for i in chunks], each rank computing every size-th chunk; all ranks get the full list.
+    A map_chunks inside `work` (a defence purifying inside a sharded attack step) runs in this process:
+    only one rank is in that chunk, so the other ranks are not there to gather with."""
+    global _sharing
     chunks = list(chunks)
     rank, size = rank_and_size()
-    if size == 1 or not dist.is_initialized():
+    if size == 1 or not dist.is_initialized() or _sharing:
         return [work(i) for i in chunks]
-    mine = {i: work(i) for n, i in enumerate(chunks) if n % size == rank}
+    _sharing = True
+    try:
+        mine = {i: work(i) for n, i in enumerate(chunks) if n % size == rank}
+    finally:
+        _sharing = False
     gathered: list[dict] = [None] * size
     dist.all_gather_object(gathered, mine)
     merged = {i: result for part in gathered for i, result in part.items()}

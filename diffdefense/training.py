@@ -42,11 +42,11 @@ class RunningMean:
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                      test_images: torch.Tensor, test_labels: torch.Tensor, *, epochs: int, lr: float,
                      momentum: float, batch_size: int, seed: int, device: torch.device,
-                     perturb=None, schedule: str = "constant") -> list[dict]:
+                     perturb=None, schedule: str = "constant", on_epoch=None) -> list[dict]:
     """SGD with momentum on cross-entropy, at a constant `lr` (the authors' recipe) or, with schedule
     "onecycle", on a one-cycle schedule peaking at `lr` (Smith & Topin, 2019: far fewer epochs to the same
     accuracy). `perturb(model, x, y)`, if given, replaces each batch by adversarial examples made on the fly
-    (adversarial training)."""
+    (adversarial training). `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -77,12 +77,14 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         history.append({"epoch": epoch, "train_loss": mean.value,
                         "test_accuracy": accuracy(model, test_images, test_labels, device=device),
                         "seconds": time.perf_counter() - start})
+        if on_epoch is not None:
+            on_epoch(history[-1])
     return history
 
 
 def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, *, epochs: int, lr: float,
-               batch_size: int, seed: int, device: torch.device) -> list[dict]:
-    """Adam on the epsilon-prediction loss (Ho et al., 2020)."""
+               batch_size: int, seed: int, device: torch.device, on_epoch=None) -> list[dict]:
+    """Adam on the epsilon-prediction loss (Ho et al., 2020); `on_epoch(row)` as in train_classifier."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device).manual_seed(seed + 1)
@@ -102,4 +104,6 @@ def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, 
             if step % POSTFIX_EVERY == 0:
                 bar.set_postfix(loss=f"{mean.value:.4f}", refresh=False)
         history.append({"epoch": epoch, "train_loss": mean.value, "seconds": time.perf_counter() - start})
+        if on_epoch is not None:
+            on_epoch(history[-1])
     return history

@@ -22,7 +22,7 @@ def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_
         return []
     adv, aa = cfg["adversarial"], table2["autoattack"]["pgd_adversarial_training"]
     pgd = table2["pgd"]["pgd_adversarial_training"]
-    epochs = trained["epoch"]
+    epochs = trained["step"]
     return [f"The PGD-trained classifier here is the cheapest real setting ({epochs} epoch{'s' * (epochs != 1)} "
             f"of {adv['steps']}-step PGD, step {adv['step']}): {trained['test']['accuracy']:.2f} % clean on the "
             f"10 000 test images, {pgd['accuracy']:.1f} % under {pgd_steps}-step PGD but {aa['accuracy']:.1f} % "
@@ -43,9 +43,10 @@ def main():
 
     t1, t2, t3, det, abl, ad = (metrics(f"{n}.json") for n in
                                 ["table1", "table2", "table3", "detection", "ablation", "adaptive"])
-    clf = {n: metrics(f"train_classifier_{n}.json") for n in ["A", "B", "A_adv", "A_pgd"]
-           if (args.run / "metrics" / f"train_classifier_{n}.json").exists()}
-    ddpm, gan = metrics("train_ddpm.json"), metrics("train_gan.json")
+    # the training stages' dvclive summaries: "step" is the last epoch
+    clf = {n: metrics(f"train_classifier_{n}/metrics.json") for n in ["A", "B", "A_adv", "A_pgd"]
+           if (args.run / "metrics" / f"train_classifier_{n}").exists()}
+    ddpm, gan = metrics("train_ddpm/metrics.json"), metrics("train_gan/metrics.json")
     # whole seconds, as scripts/stage_times.py writes them
     sec = {stage: float(round(s)) for stage, s in stage_times(args.log.read_text().splitlines())}
 
@@ -79,12 +80,12 @@ def main():
               "A_pgd": " (clean)"}
     rows = [("check_params, download, testset", mins(["check_params", "download", "testset"]), "local mirror")]
     rows += [(f"train_classifier@{n}", mins([f"train_classifier@{n}"]),
-              f"{c['epoch']} epoch{'s' * (c['epoch'] != 1)}, {recipe(n)}: {acc(c['test'])} "
+              f"{c['step']} epoch{'s' * (c['step'] != 1)}, {recipe(n)}: {acc(c['test'])} "
               f"on the 10 000 test images{target[n]}")
              for n, c in clf.items()]
     rows += [
-        ("train_ddpm", mins(["train_ddpm"]), f"{ddpm['epoch']} epochs: final ε-MSE {ddpm['train_loss']:.4f}"),
-        ("train_gan", mins(["train_gan"]), f"{gan['epoch']} epochs"),
+        ("train_ddpm", mins(["train_ddpm"]), f"{ddpm['step']} epochs: final ε-MSE {ddpm['train_loss']:.4f}"),
+        ("train_gan", mins(["train_gan"]), f"{gan['step']} epochs"),
         (f"attack@* ({len(attack_keys)} sets)", mins(attack_keys),
          f"{min(attack_seconds.values()):.3f} to {max(attack_seconds.values()):.2f} s/image"),
         ("defend@diffdefense", mins(["defend@diffdefense"]),

@@ -22,6 +22,7 @@ from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import CLASSIFIERS, load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, defended_sets, made_by
 from diffdefense.seeding import seed_everything
+from diffdefense.sharding import is_writer, process_group
 from diffdefense.statistics import mcnemar, summarise
 
 FRESH_DRAW = 10**6  # evaluation draws start here, so the attack never sees the noise it is scored with
@@ -60,43 +61,48 @@ def main():
 
     def attack(model: DefendedClassifier, **changes) -> torch.Tensor:
         with settings_of("adaptive.attack"):
-            return eot_pgd(model, images.to(device), labels.to(device), progress_bar=True, **cfg["attack"] | changes)
+            return eot_pgd(model, images.to(device), labels.to(device), progress_bar=is_writer(),
+                           **cfg["attack"] | changes)
 
-    results, rows, robust = {}, [], {}
-    for row_name, row_classifier, defence_name in entries:
-        settings = section(params, "defend", defence_name)
-        defence = build_defence(defence_name, settings, ctx)
-        # the identity has one gradient; a differentiable defence also gets the full one
-        gradients = ["full"] if defence_name == "none" else ["bpda", "full"] if defence.differentiable else ["bpda"]
-        models = {gradient: DefendedClassifier(row_classifier, defence, gradient) for gradient in gradients}
-        scorer = models[gradients[0]]  # scoring runs the plain purification, whatever the gradient
-        adversarial = {}
-        for gradient, model in models.items():
-            print(f"{row_name}: {ATTACK_NAMES[gradient]} on {n} images")
-            adversarial[ATTACK_NAMES[gradient]] = attack(model)
-        scored = {name: correct_over_draws(scorer, x.to(device), labels, draws)
-                  for name, x in (sets | adversarial).items()}
-        correct = {name: by["one"] for name, by in scored.items()}
-        attacks = [k for k in correct if k != "clean"]
-        correct["robust_non_adaptive"] = robust_correct({k: correct[k] for k in attacks if k not in adversarial})
-        for rule in ("one", "worst", "majority"):
-            robust[row_name, rule] = robust_correct({k: scored[k][rule] for k in attacks})
-        correct["robust_all"] = robust[row_name, "one"]
-        correct["robust_all_worst_of_draws"] = robust[row_name, "worst"]
-        correct["robust_all_majority_of_draws"] = robust[row_name, "majority"]
-        if cfg["fixed_seed"] and defence.randomised:
-            # the deployment that fixes its seed: deterministic, and an attacker who knows the seed needs no EOT
-            seed, fixed = settings.get("seed", 0), {}
+    say = print if is_writer() else lambda *_: None
+    with process_group(device):  # under torchrun the processes share each attack's batches
+        results, rows, robust = {}, [], {}
+        for row_name, row_classifier, defence_name in entries:
+            settings = section(params, "defend", defence_name)
+            defence = build_defence(defence_name, settings, ctx)
+            # the identity has one gradient; a differentiable defence also gets the full one
+            gradients = ["full"] if defence_name == "none" else ["bpda", "full"] if defence.differentiable else ["bpda"]
+            models = {gradient: DefendedClassifier(row_classifier, defence, gradient) for gradient in gradients}
+            scorer = models[gradients[0]]  # scoring runs the plain purification, whatever the gradient
+            adversarial = {}
             for gradient, model in models.items():
-                print(f"{row_name}, seed fixed at {seed}: {ATTACK_NAMES[gradient]} on {n} images")
-                fixed[ATTACK_NAMES[gradient]] = attack(model, fixed_seed=seed, eot_samples=1)
-            seeded = {name: correct_over_draws(scorer, x.to(device), labels, [seed])["one"]
-                      for name, x in (sets | fixed).items() if name != "clean"}
-            correct |= {f"{name}_fixed_seed": c for name, c in seeded.items() if name in fixed}
-            correct["robust_all_fixed_seed"] = robust_correct(seeded)
-        results[row_name] = {name: summarise(c, confidence) for name, c in correct.items()}
-        rows += [{"defence": row_name, "evaluation": k} | v for k, v in results[row_name].items()]
-        print("  " + ", ".join(f"{k} {v['accuracy']:.0f}%" for k, v in results[row_name].items()))
+                say(f"{row_name}: {ATTACK_NAMES[gradient]} on {n} images")
+                adversarial[ATTACK_NAMES[gradient]] = attack(model)
+            scored = {name: correct_over_draws(scorer, x.to(device), labels, draws)
+                      for name, x in (sets | adversarial).items()}
+            correct = {name: by["one"] for name, by in scored.items()}
+            attacks = [k for k in correct if k != "clean"]
+            correct["robust_non_adaptive"] = robust_correct({k: correct[k] for k in attacks if k not in adversarial})
+            for rule in ("one", "worst", "majority"):
+                robust[row_name, rule] = robust_correct({k: scored[k][rule] for k in attacks})
+            correct["robust_all"] = robust[row_name, "one"]
+            correct["robust_all_worst_of_draws"] = robust[row_name, "worst"]
+            correct["robust_all_majority_of_draws"] = robust[row_name, "majority"]
+            if cfg["fixed_seed"] and defence.randomised:
+                # the deployment that fixes its seed: deterministic, and an attacker who knows the seed needs no EOT
+                seed, fixed = settings.get("seed", 0), {}
+                for gradient, model in models.items():
+                    say(f"{row_name}, seed fixed at {seed}: {ATTACK_NAMES[gradient]} on {n} images")
+                    fixed[ATTACK_NAMES[gradient]] = attack(model, fixed_seed=seed, eot_samples=1)
+                seeded = {name: correct_over_draws(scorer, x.to(device), labels, [seed])["one"]
+                          for name, x in (sets | fixed).items() if name != "clean"}
+                correct |= {f"{name}_fixed_seed": c for name, c in seeded.items() if name in fixed}
+                correct["robust_all_fixed_seed"] = robust_correct(seeded)
+            results[row_name] = {name: summarise(c, confidence) for name, c in correct.items()}
+            rows += [{"defence": row_name, "evaluation": k} | v for k, v in results[row_name].items()]
+            say("  " + ", ".join(f"{k} {v['accuracy']:.0f}%" for k, v in results[row_name].items()))
+    if not is_writer():
+        return
     paired = {f"{COMPARED}_vs_{other}": {rule: mcnemar(robust[COMPARED, rule], robust[other, rule])
                                          for rule in ("one", "worst", "majority")}
               for other, _, _ in entries if other != COMPARED and COMPARED in cfg["defences"]}

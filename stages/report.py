@@ -31,8 +31,9 @@ def main():
     params = load_params()
     table1, table2, table3 = read("table1.json"), read("table2.json"), read("table3.json")
     detection, ablation, adaptive = read("detection.json"), read("ablation.json"), read("adaptive.json")
-    classifiers = {name: read(f"train_classifier_{name}.json") for name in section(params, "train_classifier")}
-    ddpm, gan = read("train_ddpm.json"), read("train_gan.json")
+    # the training stages' dvclive summaries: the last epoch ("step") and the final evaluation
+    classifiers = {name: read(f"train_classifier_{name}/metrics.json") for name in section(params, "train_classifier")}
+    ddpm, gan = read("train_ddpm/metrics.json"), read("train_gan/metrics.json")
     dataset, images = table1["dataset"], table1["test_images"]
     timing = METRICS / "timing"
     seconds = {path.stem: json.loads(path.read_text())["seconds_per_image"]
@@ -107,11 +108,11 @@ def main():
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",
         report.markdown_table(["Model", "Epochs", "Final train loss", "Test accuracy % [95 % interval] (images)"],
-                              [[f"classifier {n}", m["epoch"], f"{m['train_loss']:.4f}",
+                              [[f"classifier {n}", m["step"], f"{m['train_loss']:.4f}",
                                 f"{report.cell(m['test'])} ({m['test']['images']})"]
                                for n, m in classifiers.items()]
-                              + [["DDPM (epsilon-MSE)", ddpm["epoch"], f"{ddpm['train_loss']:.4f}", "–"]]),
-        f"Defense-GAN generator: {gan['epoch']} epochs; samples:\n\n![GAN samples]({PLOTS / 'gan_samples.png'})",
+                              + [["DDPM (epsilon-MSE)", ddpm["step"], f"{ddpm['train_loss']:.4f}", "–"]]),
+        f"Defense-GAN generator: {gan['step']} epochs; samples:\n\n![GAN samples]({PLOTS / 'gan_samples.png'})",
         "## Params used",
         "```yaml\n" + yaml.safe_dump(used, sort_keys=False).strip() + "\n```",
     ]

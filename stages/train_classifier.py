@@ -4,7 +4,6 @@ the fly against the model being trained (adversarial training)."""
 
 import argparse
 
-import pandas as pd
 import torch
 
 from diffdefense.attacks import build_attack
@@ -12,11 +11,11 @@ from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split, training_split
 from diffdefense.device import resolve_device
 from diffdefense.evaluation import correct
-from diffdefense.io import write_csv, write_json
 from diffdefense.models import build_classifier, save_weights
 from diffdefense.seeding import seed_everything
 from diffdefense.statistics import summarise
 from diffdefense.training import train_classifier
+from diffdefense.training_log import TrainingLog
 
 
 def main():
@@ -41,15 +40,14 @@ def main():
             return build_attack(attack_name, model, adversarial, section_name)(x, y)
 
         build_attack(attack_name, model, adversarial, section_name)  # bad settings fail before training starts
-    history = train_classifier(model, images, labels, test_images, test_labels,
-                               epochs=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
-                               batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, perturb=perturb,
-                               schedule=cfg.get("schedule", "constant"))
-    save_weights(model, f"models/classifier_{name}.safetensors")
-    write_csv(f"plots/train_classifier_{name}.csv", pd.DataFrame(history))
-    test = summarise(correct(model, test_images, test_labels, device=device), section(params, "statistics", "confidence"))
-    write_json(f"metrics/train_classifier_{name}.json",
-               history[-1] | {"test": test, "threads": torch.get_num_threads()})
+    with TrainingLog(f"metrics/train_classifier_{name}") as log:
+        history = train_classifier(model, images, labels, test_images, test_labels,
+                                   epochs=cfg["epochs"], lr=cfg["lr"], momentum=cfg["momentum"],
+                                   batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, perturb=perturb,
+                                   schedule=cfg.get("schedule", "constant"), on_epoch=log.epoch)
+        save_weights(model, f"models/classifier_{name}.safetensors")
+        test = correct(model, test_images, test_labels, device=device)
+        log.finish(test=summarise(test, section(params, "statistics", "confidence")), threads=torch.get_num_threads())
     print(f"classifier {name}: test accuracy {history[-1]['test_accuracy']:.2f}%")
 
 

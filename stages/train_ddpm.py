@@ -1,16 +1,14 @@
 """Train the DDPM noise predictor (params train_ddpm) on the clean training split."""
 
-import pandas as pd
-
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import training_split
 from diffdefense.device import resolve_device
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
-from diffdefense.io import write_csv, write_json
 from diffdefense.models import UNet, save_ddpm
 from diffdefense.seeding import seed_everything
 from diffdefense.training import train_ddpm
+from diffdefense.training_log import TrainingLog
 
 
 def main():
@@ -23,11 +21,10 @@ def main():
     images, _ = training_split("data/raw", data)
     schedule = LinearSchedule(cfg["timesteps"], cfg["beta_start"], cfg["beta_end"])
     unet = UNet(tuple(images.shape[1:]))
-    history = train_ddpm(unet, schedule, images, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-                         seed=cfg["seed"], device=device)
-    save_ddpm(unet, schedule, "models/ddpm.safetensors")
-    write_csv("plots/train_ddpm.csv", pd.DataFrame(history))
-    write_json("metrics/train_ddpm.json", history[-1])
+    with TrainingLog("metrics/train_ddpm") as log:
+        history = train_ddpm(unet, schedule, images, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+                             seed=cfg["seed"], device=device, on_epoch=log.epoch)
+        save_ddpm(unet, schedule, "models/ddpm.safetensors")
     print(f"DDPM: final epsilon-MSE {history[-1]['train_loss']:.4f}")
 
 

@@ -5,7 +5,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
@@ -15,9 +14,9 @@ from diffdefense.device import resolve_device  # noqa: E402
 from diffdefense.errors import settings_of  # noqa: E402
 from diffdefense.gan_training import train_gan  # noqa: E402
 from diffdefense.figures import as_picture, save_figure  # noqa: E402
-from diffdefense.io import write_csv, write_json  # noqa: E402
 from diffdefense.models.gan import Critic, Generator, save_generator  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
+from diffdefense.training_log import TrainingLog  # noqa: E402
 
 
 def save_samples(generator: Generator, path: str, seed: int) -> None:
@@ -42,12 +41,12 @@ def main():
     shape = tuple(images.shape[1:])
     with settings_of("train_gan"):
         generator, critic = Generator(cfg["latent_dim"], cfg["width"], shape), Critic(cfg["width"], shape)
-    history = train_gan(generator, critic, images, epochs=cfg["epochs"], lr=cfg["lr"],
-                        batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, loss=cfg["loss"],
-                        betas=tuple(cfg["betas"]), critic_steps=cfg["critic_steps"], gp_weight=cfg["gp_weight"])
-    save_generator(generator, "models/gan.safetensors")
-    write_csv("plots/train_gan.csv", pd.DataFrame(history))
-    write_json("metrics/train_gan.json", history[-1])
+    with TrainingLog("metrics/train_gan") as log:
+        history = train_gan(generator, critic, images, epochs=cfg["epochs"], lr=cfg["lr"],
+                            batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, loss=cfg["loss"],
+                            betas=tuple(cfg["betas"]), critic_steps=cfg["critic_steps"], gp_weight=cfg["gp_weight"],
+                            on_epoch=log.epoch)
+        save_generator(generator, "models/gan.safetensors")
     save_samples(generator, "plots/gan_samples.png", cfg["seed"])
     print(f"GAN ({cfg['loss']}): final generator loss {history[-1]['generator_loss']:.4f}, "
           f"critic loss {history[-1]['critic_loss']:.4f}")

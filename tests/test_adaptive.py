@@ -96,6 +96,15 @@ def test_full_gradient_differs_from_bpda_and_needs_a_differentiable_defence(tiny
         DefendedClassifier(tiny_classifier, NoDefence(), "exact")
 
 
+def test_a_full_gradient_that_never_reaches_the_input_is_zero_and_the_attack_still_runs(tiny_classifier, unet,
+                                                                                         mnist_test):
+    # with L = 1 DiffDefense returns G(z_0) of its best random start, so no gradient reaches the image
+    images, labels = mnist_test[0][-2:], mnist_test[1][-2:]
+    model = DefendedClassifier(tiny_classifier, DiffDefense(unet, SCHEDULE, L=1, R=2, t_star=2), "full")
+    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=2, eot_samples=1, batch_size=2)
+    assert adversarial.shape == images.shape and (adversarial - images).abs().max() <= 0.3 + 1e-6
+
+
 class DrawDependent(torch.nn.Module):
     """Image i (its first pixel holds i) is classified right unless (i + the drawn seed) % 3 == 0."""
 

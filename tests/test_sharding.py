@@ -46,9 +46,13 @@ def _workdir(path: Path) -> Path:
     params["attack"]["sets"] = {"pgd-white": {"attack": "pgd", "crafted_on": "A", "evaluated_on": "A"}}
     params["attack"]["batch_size"] = 2  # 5 images: batches of 2, 2, 1 spread over the processes
     params["defend"]["batch_size"] = 2
+    # 4 images, gradients 2 at a time: each process takes one batch of every attack step
+    params["adaptive"] |= {"images": 4, "non_adaptive": ["pgd-white"], "robust_classifiers": ["A_pgd"]}
+    params["adaptive"]["attack"] |= {"steps": 2, "eot_samples": 2, "batch_size": 2}
     (path / "params.yaml").write_text(yaml.safe_dump(params))
     torch.manual_seed(0)
     save_weights(ClassifierA(), path / "models/classifier_A.safetensors")
+    save_weights(ClassifierA(), path / "models/classifier_A_pgd.safetensors")
     save_ddpm(UNet(), LinearSchedule(20), path / "models/ddpm.safetensors")
     save_tensors(path / "data/sets/clean.safetensors", {"images": torch.rand(5, 1, 28, 28), "labels": torch.arange(5)})
     return path
@@ -66,13 +70,15 @@ def _run(workdir: Path, processes: int, stage: str, *args: str):
 @pytest.mark.parametrize("stage, args, outputs", [
     ("attack", ["--set", "pgd-white"], ["data/sets/pgd-white.safetensors"]),
     ("defend", ["--defence", "diffdefense"], ["data/defended/diffdefense/clean.safetensors"]),
+    ("adaptive", [], ["metrics/adaptive.json", "plots/adaptive.csv"]),
 ])
 def test_two_processes_write_what_one_writes(tmp_path, stage, args, outputs):
     one, two = _workdir(tmp_path / "one"), _workdir(tmp_path / "two")
-    if stage == "defend":  # its input: the attack set, made once and copied
+    if stage in ("defend", "adaptive"):  # their input: the attack set, made once and copied
         _run(one, 1, "attack", "--set", "pgd-white")
         (two / "data/sets/pgd-white.safetensors").write_bytes((one / "data/sets/pgd-white.safetensors").read_bytes())
-        outputs = outputs + ["data/defended/diffdefense/pgd-white.safetensors"]
+        if stage == "defend":
+            outputs = outputs + ["data/defended/diffdefense/pgd-white.safetensors"]
     _run(one, 1, stage, *args)
     _run(two, 2, stage, *args)
     for output in outputs:
