@@ -112,7 +112,7 @@ def main():
         "| stage | wall time | notes |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [
         "",
         "Scaled down from the paper to fit the hour: 200 test images (paper code 1000), AutoAttack and elastic net "
-        "on the first 100, short one-cycle training for A, B and the PGD-trained classifier, the DDPM 3 epochs at "
+        "on the first 100, short one-cycle training for the four classifiers (A, B, A_adv and the PGD-trained A_pgd), the DDPM 3 epochs at "
         "batch 128 (the authors: 500 at 1024), Defense-GAN's generator a small DCGAN (the original: WGAN-GP), "
         f"Table 3 on {t3['images']} images, the ablation on {abl['images_per_set']} per set, the adaptive "
         f"evaluation on {ad['images']}. `profiles/paper.yaml` is the authors' scale (see [Running at paper scale]"
