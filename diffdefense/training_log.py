@@ -8,6 +8,16 @@ from pathlib import Path
 from dvclive import Live
 
 
+class _FilesOnly(Live):
+    """dvclive's writer without its DVC hooks. The pipeline's dvc.yaml declares these files and the log makes
+    no experiment, dvc.yaml or report of its own, so nothing needs the repository; and dvclive's probe of it
+    fails in a git repository with no commits yet (scmrepo's "Empty git repo" escapes its DVC error
+    handling), which would stop `dvc repro` there."""
+
+    def _init_dvc(self):
+        pass
+
+
 class TrainingLog:
     """A dvclive log in `directory`: plots/metrics/<metric>.tsv (one row per epoch, x = `step` = the epoch
     number) and metrics.json (the last epoch's values, then what `finish` adds). Used as a context manager;
@@ -15,7 +25,7 @@ class TrainingLog:
 
     def __init__(self, directory: str | Path):
         # no dvc.yaml, report or experiment of its own: the pipeline's dvc.yaml declares these files
-        self.live = Live(str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
+        self.live = _FilesOnly(str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
 
     def epoch(self, row: dict) -> None:
         """Record one epoch's row ({"epoch": n, metric: value, ...})."""

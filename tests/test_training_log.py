@@ -2,8 +2,10 @@
 metrics.json, written as each epoch ends."""
 
 import json
+import subprocess
 
 import pandas as pd
+import pytest
 
 from diffdefense.training_log import TrainingLog
 
@@ -24,3 +26,17 @@ def test_each_epoch_is_a_row_and_the_summary_holds_the_last_epoch_and_the_final_
     # nothing else: no dvc.yaml, report or experiment of its own
     assert sorted(p.relative_to(tmp_path / "log").as_posix() for p in (tmp_path / "log").rglob("*") if p.is_file()) \
         == ["metrics.json", "plots/metrics/seconds.tsv", "plots/metrics/train_loss.tsv"]
+
+
+@pytest.mark.parametrize("git", ["none", "no commits", "one commit"])
+def test_the_log_does_not_depend_on_the_git_repository_it_is_written_in(tmp_path, monkeypatch, git):
+    # dvclive's own repository probe raised "Empty git repo" in a `git init`-ed folder with no commits
+    if git != "none":
+        subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    if git == "one commit":
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+                        "-m", "start"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    with TrainingLog("log") as log:
+        log.epoch({"epoch": 1, "train_loss": 0.5})
+    assert json.loads((tmp_path / "log/metrics.json").read_text()) == {"train_loss": 0.5, "step": 1}
