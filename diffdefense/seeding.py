@@ -2,7 +2,7 @@
 
 Called by each stage before it builds anything random (network weights, shuffles, attack starts), so
 the same params give byte-identical outputs on the same device. On CUDA, torch's deterministic
-algorithms are requested (CPU kernels are deterministic already, and the request costs every stage ~3 s
+algorithms are requested (CPU kernels are deterministic already, and the request costs every stage ~5 s
 of imports); kernels that have none (torch warns) and floating-point differences
 between devices or thread counts are the only sources of variation left (README: Reproducibility)."""
 

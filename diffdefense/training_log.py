@@ -24,7 +24,6 @@ class TrainingLog:
     `epoch` is the callback the training loops take."""
 
     def __init__(self, directory: str | Path):
-        # no dvc.yaml, report or experiment of its own: the pipeline's dvc.yaml declares these files
         self.live = _FilesOnly(str(directory), save_dvc_exp=False, dvcyaml=None, report=None)
 
     def epoch(self, row: dict) -> None:

@@ -65,6 +65,14 @@ def test_reconstruction_lowers_the_mse_from_the_random_starts(generator):
     torch.testing.assert_close(out.recon_error, (out.images - images).pow(2).flatten(1).mean(1))
 
 
+def test_starts_are_drawn_near_the_centre_as_in_the_authors_code():
+    """Defense-GAN's code draws z_0 with std sqrt(1/d), not from the N(0, I) prior."""
+    d = DefenceGAN(Generator(latent_dim=64, width=4), L=1, R=50)
+    z = d.start_points(4)
+    assert z.shape == (200, 64)
+    assert abs(z.std().item() - 64 ** -0.5) < 0.01
+
+
 def test_untrained_generator_also_lowers_the_mse():
     torch.manual_seed(1)
     d = defence(Generator(latent_dim=8, width=4), L=10, R=2)

@@ -1,6 +1,7 @@
 """Defense-GAN (Samangouei et al., 2018): project each image onto the range of a trained generator G.
 
-For each image x, R starts z_0 ~ N(0, I) take L steps of gradient descent with momentum on
+For each image x, R starts z_0 ~ N(0, I / d), d the latent size (as in the authors' code: near G's
+centre, std sqrt(1/d), not from its N(0, I) prior), take L steps of gradient descent with momentum on
 ||G(z) - x||^2 (the per-image mean squared error, summed over the batch so the step size does not
 depend on how many images are reconstructed together). As in the authors' code: TensorFlow-style
 momentum (v <- m v + grad, z <- z - eta v) with m = 0.7 and eta = lr (10) times decay (0.1) once
@@ -56,9 +57,10 @@ class DefenceGAN(Defence):
         return cls(load_generator(Path(models_dir) / cls.weights[0], device), **settings)
 
     def start_points(self, n: int, first_index: int = 0) -> torch.Tensor:
-        """The R random starts of images first_index..first_index+n-1, (n R) x latent_dim, image-major."""
+        """The R random starts of images first_index..first_index+n-1, (n R) x latent_dim, image-major,
+        drawn from N(0, I / latent_dim) (see the module docstring)."""
         return torch.cat([torch.randn((self.R, self.latent_dim), generator=g, device=self.device)
-                          for g in self.generators(n, first_index)])
+                          for g in self.generators(n, first_index)]) * self.latent_dim ** -0.5
 
     def reconstruct(self, target: torch.Tensor, first_index: int = 0,
                     keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
