@@ -16,6 +16,11 @@ plots/gan_samples.png after the full run. WGAN-GP is kept for a GPU (loss "wgan-
   E[D(fake)] - E[D(real)] + gp_weight * E[(||grad D(x_hat)|| - 1)^2], `critic_steps` critic steps per
   generator step (Gulrajani et al.: 5, with Adam(1e-4, betas (0.5, 0.9))).
 
+The networks are either architecture of diffdefense/models/gan.py (param train_gan.architecture). WGAN-GP
+at batch 50, 5 critic steps per generator step, one busy CPU thread at nice 19 (2026-11-28): the DCGAN of
+width 32 0.29 s per generator step, width 64 0.65 s, the original networks (width 64) 2.7 s: the
+original's 200 000 generator steps are ~150 CPU hours, a GPU job.
+
 An epoch is one pass of the critic over the training images (shuffled, seeded); for WGAN-GP the
 generator takes one step every `critic_steps` critic steps. Everything random comes from seeded
 generators, so a run is deterministic given `seed` on one device.
@@ -48,13 +53,15 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
 def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, epochs: int, lr: float,
               batch_size: int, seed: int, device: torch.device, loss: str = "dcgan",
               betas: tuple[float, float] = (0.5, 0.999), critic_steps: int = 1, gp_weight: float = 10.0,
-              max_steps: int | None = None, on_epoch=None) -> list[dict]:
+              max_steps: int | None = None, on_epoch=None, on_generator_step=None) -> list[dict]:
     """Train `generator` (z -> images in [0, 1]) against `critic` on `images` (N x 1 x 28 x 28 in [0, 1]).
 
     Returns one dict per epoch: epoch, generator_loss and critic_loss (means over the epoch's steps),
     critic_steps and generator_steps taken, seconds. `max_steps` stops after that many critic steps in all
     (for timing runs and tests); the epoch it falls in is reported as a partial epoch. `on_epoch(row)`, if
-    given, gets each epoch's dict as it ends.
+    given, gets each epoch's dict as it ends; `on_generator_step(steps)`, if given, gets the number of
+    generator steps taken so far after each one (the generator still in train mode), and training stops
+    there, as with `max_steps`, when it returns True (scripts/defensegan_curve.py checkpoints this way).
     """
     check_one_of("train_gan.loss", loss, LOSSES)
     check_int_range("train_gan.epochs", epochs, 1)
@@ -75,7 +82,7 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
     def sample(n):
         return generator(torch.randn((n, latent_dim), device=device, generator=noise_generator))
 
-    history, total_steps = [], 0
+    history, total_steps, total_g_steps, stop = [], 0, 0, False
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         d_mean, g_mean = RunningMean(), RunningMean()
@@ -112,17 +119,19 @@ def train_gan(generator: nn.Module, critic: nn.Module, images: torch.Tensor, *, 
                 for p in critic.parameters():
                     p.requires_grad_(True)
                 g_mean.add(g_loss)
-                g_steps += 1
+                g_steps, total_g_steps = g_steps + 1, total_g_steps + 1
+                stop = on_generator_step is not None and bool(on_generator_step(total_g_steps))
             if d_steps % POSTFIX_EVERY == 1:
                 bar.set_postfix(d=f"{d_mean.value:.3f}", g=f"{g_mean.value:.3f}", refresh=False)
-            if max_steps is not None and total_steps >= max_steps:
+            stop = stop or (max_steps is not None and total_steps >= max_steps)
+            if stop:
                 break
         history.append({"epoch": epoch, "generator_loss": g_mean.value,
                         "critic_loss": d_mean.value, "critic_steps": d_steps, "generator_steps": g_steps,
                         "seconds": time.perf_counter() - start})
         if on_epoch is not None:
             on_epoch(history[-1])
-        if max_steps is not None and total_steps >= max_steps:
+        if stop:
             break
     generator.eval()
     critic.eval()

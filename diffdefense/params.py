@@ -1,8 +1,10 @@
 """params.yaml checked as a whole before any stage does work: every section has exactly its keys, of the
 right type and range, and names that become paths are safe. Each error is one line naming the param.
 
-Attack settings (attack.settings.<attack>) and defence settings (defend.<defence>) are checked by the
-attack's or defence's own builder, which knows its keywords and ranges."""
+Attack settings (attack.settings.<attack>) are checked by the attack's builder, which knows its keywords
+and ranges, when the attack runs. Defence settings (defend.<defence>) are checked here, by the defence's
+own constructor run on stand-ins for its networks (defences.check_settings), so a bad one is not
+found only after the networks it needs have been trained."""
 
 from __future__ import annotations
 
@@ -156,13 +158,16 @@ class MapOf:
 
 
 @dataclass(frozen=True)
-class AnyMapping:
-    """A mapping checked elsewhere (by the builder it is passed to)."""
+class Settings:
+    """A mapping of keyword settings checked by the builder it is passed to, except its seed, if any:
+    checked here like every seed, since not every builder checks it (attack.settings.autoattack)."""
 
     def check(self, name: str, value) -> None:
         """Raise UsageError naming `name` unless `value` fits."""
         if not isinstance(value, dict):
             raise UsageError(f"{name} must be a mapping, got {value!r}")
+        if "seed" in value:
+            SEED.check(f"{name}.seed", value["seed"])
 
 
 def _datasets():
@@ -188,12 +193,17 @@ def _defences():
 @dataclass(frozen=True)
 class DefendSection:
     """`defend`: the defences to run, the batch size, and one settings mapping per registered defence
-    (checked by that defence's builder)."""
+    (checked by validate, which knows the schedule that bounds their t_star)."""
 
     def check(self, name: str, value) -> None:
         """Raise UsageError naming `name` unless `value` fits."""
         Section({"defences": ListOf(OneOf(_defences)), "batch_size": POSITIVE_INT},
-                {defence: AnyMapping() for defence in _defences()}).check(name, value)
+                {defence: Settings() for defence in _defences()}).check(name, value)
+
+
+def _gan_architectures():
+    from .models.gan import ARCHITECTURES
+    return list(ARCHITECTURES)
 
 
 def _gan_losses():
@@ -201,29 +211,32 @@ def _gan_losses():
     return LOSSES
 
 
-SEED, POSITIVE_INT, COUNT = Int(0), Int(1), Int(0)
+SEED = Int(0, 2**32 - 1)  # numpy's seed range: stages seed numpy with their seeds (seeding.seed_everything)
+POSITIVE_INT, COUNT = Int(1), Int(0)
 POSITIVE = Num(0, open_low=True)
 CLASSIFIER_TRAINING = Section(
     {"epochs": POSITIVE_INT, "lr": POSITIVE, "momentum": Num(0, 1, open_high=True), "batch_size": POSITIVE_INT,
      "seed": SEED},
-    {"adversarial": AnyMapping(), "schedule": OneOf(lambda: ["constant", "onecycle"])})
+    {"adversarial": Settings(), "schedule": OneOf(lambda: ["constant", "onecycle"])})
 SCHEMA = Section({
     "device": OneOf(lambda: ["auto", "cpu", "cuda"]),
     "launcher": Launcher(),
-    "data": Section({"dataset": OneOf(_datasets), "train_size": COUNT, "test_size": COUNT, "seed": SEED}),
+    "data": Section({"dataset": OneOf(_datasets), "train_size": COUNT,
+                      "test_size": Int(1, 10_000),  # 10,000: the test split of each of data.DATASETS
+                      "seed": SEED}),
     "train_classifier": MapOf(OneOf(_classifiers), CLASSIFIER_TRAINING),
     "train_ddpm": Section({"timesteps": Int(1, 1000), "beta_start": Num(0, 1, True, True),
                            "beta_end": Num(0, 1, True, True), "epochs": POSITIVE_INT, "lr": POSITIVE,
                            "batch_size": POSITIVE_INT, "seed": SEED}),
-    "train_gan": Section({"loss": OneOf(_gan_losses), "epochs": POSITIVE_INT, "lr": POSITIVE,
+    "train_gan": Section({"architecture": OneOf(_gan_architectures), "loss": OneOf(_gan_losses), "epochs": POSITIVE_INT, "lr": POSITIVE,
                           "betas": ListOf(Num(0, 1, open_high=True), 2), "batch_size": POSITIVE_INT,
                           "latent_dim": POSITIVE_INT, "width": POSITIVE_INT, "critic_steps": POSITIVE_INT,
                           "gp_weight": Num(0), "seed": SEED}),
     "attack": Section({
         "sets": MapOf(Name(), Section({"attack": OneOf(_attacks), "crafted_on": OneOf(_classifiers),
-                                       "evaluated_on": OneOf(_classifiers)}, {"images": COUNT})),
+                                       "evaluated_on": OneOf(_classifiers)}, {"images": POSITIVE_INT})),
         "batch_size": POSITIVE_INT, "seed": SEED,
-        "settings": MapOf(OneOf(_attacks), AnyMapping())}),
+        "settings": MapOf(OneOf(_attacks), Settings())}),
     "defend": DefendSection(),
     "statistics": Section({"confidence": Num(0.5, 1, open_high=True), "bootstrap_resamples": Int(100), "seed": SEED}),
     "table3": Section({"set": Name(), "images": POSITIVE_INT,
@@ -231,14 +244,18 @@ SCHEMA = Section({
                                                      "R": POSITIVE_INT}))}),
     "ablation": Section({"images": POSITIVE_INT, "sets": ListOf(Name()), "t_star": ListOf(POSITIVE_INT),
                          "L": ListOf(POSITIVE_INT), "R": ListOf(POSITIVE_INT),
-                         "variants": MapOf(Name(), AnyMapping())}),
+                         "variants": MapOf(Name(), Settings())}),
     "grids": Section({"images": Int(1, 50)}),
-    "adaptive": Section({"images": POSITIVE_INT, "defences": ListOf(OneOf(_defences)), "non_adaptive": ListOf(Name()),
+    "adaptive": Section({"images": Int(1, 10_000), "through_images": POSITIVE_INT,
+                         "defences": ListOf(OneOf(_defences)),
                          "robust_classifiers": ListOf(OneOf(_classifiers), may_be_empty=True), "evaluation_draws": POSITIVE_INT,
                          "fixed_seed": Bool(),
+                         "surrogate": MapOf(Name(), Settings()),
                          "attack": Section({"eps": Num(0, 1, True), "step": POSITIVE, "steps": POSITIVE_INT,
                                             "eot_samples": POSITIVE_INT, "restarts": POSITIVE_INT, "seed": SEED,
-                                            "batch_size": POSITIVE_INT})}),
+                                            "batch_size": POSITIVE_INT}, {"final_step": POSITIVE}),
+                         "full_gradient": Section({}, {"step": POSITIVE, "final_step": POSITIVE, "steps": POSITIVE_INT,
+                                                       "eot_samples": POSITIVE_INT, "batch_size": POSITIVE_INT})}),
 })
 
 
@@ -258,6 +275,18 @@ def validate(params) -> dict:
         for name in names:
             if name not in params["defend"]:
                 raise UsageError(f"{where} names {name!r}, which has no settings section defend.{name}")
+    from .defences import check_settings  # late, like the registries, so importing this module needs no torch
+    for name, settings in params["defend"].items():
+        if name in _defences():
+            check_settings(name, settings, params["train_ddpm"]["timesteps"])
+    adaptive = params["adaptive"]
+    if adaptive["through_images"] > adaptive["images"]:
+        raise UsageError(f"adaptive.through_images={adaptive['through_images']} is out of range; expected an "
+                         f"integer in [1, {adaptive['images']}] (adaptive.images)")
+    for name, surrogate in adaptive["surrogate"].items():
+        if surrogate.get("attack") not in _attacks():
+            raise UsageError(f"adaptive.surrogate.{name}.attack={surrogate.get('attack')!r} is not allowed; "
+                             f"choose one of {list(_attacks())}")
     for name, cfg in params["train_classifier"].items():
         adversarial = cfg.get("adversarial")
         if adversarial is not None and adversarial.get("attack") not in _attacks():

@@ -9,7 +9,7 @@ from .statistics import outside
 
 ATTACK_NAMES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "deepfool": "DeepFool", "eotpgd": "EOT+PGD",
                 "square": "Square", "autoattack": "AutoAttack", "elasticnet": "Elastic Net"}
-DEFENCE_NAMES = {"diffdefense": "DiffDefense", "defencegan": "Defense-GAN", "A_pgd": "PGD adv. training (A_pgd)"}
+DEFENCE_NAMES = {"diffdefense": "DiffDefense", "defencegan": "Defense-GAN", "A_pgd": "PGD-style adv. training (A_pgd)"}
 
 
 OUTSIDE = "✗"  # marks a paper number outside our interval
@@ -78,7 +78,7 @@ def datasets_markdown(table1s: dict[str, dict]) -> str:
     return markdown_table(header, rows)
 
 
-ROBUST_TRAINING_NAMES = {"adversarial_training": "FGSM adv. training", "pgd_adversarial_training": "PGD adv. training"}
+ROBUST_TRAINING_NAMES = {"adversarial_training": "FGSM adv. training", "pgd_adversarial_training": "PGD-style adv. training"}
 
 
 def table2_markdown(table2: dict) -> str:
@@ -101,27 +101,84 @@ def table2_markdown(table2: dict) -> str:
 
 
 def table3_markdown(table3: dict) -> str:
-    """Robust accuracy and seconds per image, with each row's time relative to the slowest DiffDefense row."""
+    """Accuracy on the attacked set (paper beside it) and on the same clean images, seconds per image with
+    each row's time relative to the slowest DiffDefense row; under it, what the paper's Defense-GAN column
+    can be compared with (`defencegan_note`)."""
     rows = list(table3["rows"].values())
+    clean = any("clean" in r for r in rows)
     ours = [r["seconds_per_image"] for r in rows if r["defence"] == "diffdefense"]
     unit = max(ours) if ours else None
-    header = paper_header(["Method", "L", "R", "Accuracy % (paper)", "s / image (paper, GPU)"]
+    header = paper_header(["Method", "L", "R", f"{table3['set']}: accuracy % (paper)"]
+                          + (["clean: accuracy %"] if clean else []) + ["s / image (paper, GPU)"]
                           + (["Time vs DiffDefense (paper)"] if unit else []),
                           any(r["paper_accuracy"] is not None for r in rows))
     paper_unit = max((r["paper_seconds_per_image"] for r in rows
                       if r["defence"] == "diffdefense" and r["paper_seconds_per_image"]), default=None)
     body = []
     for r in rows:
-        line = [DEFENCE_NAMES.get(r["defence"], r["defence"]), r["L"], r["R"], cell(r, r["paper_accuracy"]),
-                f"{r['seconds_per_image']:.3f}" + (f" ({r['paper_seconds_per_image']:.3f})"
-                                                   if r["paper_seconds_per_image"] else "")]
+        line = [DEFENCE_NAMES.get(r["defence"], r["defence"]), r["L"], r["R"], cell(r, r["paper_accuracy"])]
+        line += [cell(r.get("clean"))] if clean else []
+        line.append(f"{r['seconds_per_image']:.3f}" + (f" ({r['paper_seconds_per_image']:.3f})"
+                                                      if r["paper_seconds_per_image"] else ""))
         if unit:
             ratio = f"{r['seconds_per_image'] / unit:.2f}×"
             if paper_unit and r["paper_seconds_per_image"]:
                 ratio += f" ({r['paper_seconds_per_image'] / paper_unit:.2f}×)"
             line.append(ratio)
         body.append(line)
-    return markdown_table(header, body)
+    note = defencegan_note(table3)
+    return markdown_table(header, body) + (f"\n\n{note}" if note else "")
+
+
+DEFENCEGAN_SOURCES = (
+    "**What the paper's Defense-GAN column can be compared with.** The DiffDefense authors' code has no "
+    "Defense-GAN, so where the paper's Defense-GAN numbers come from is unknown. If they were made with the "
+    "public Defense-GAN code (github.com/kabkabm/defensegan, HEAD 7e3feae), they are not FGSM numbers: its "
+    "`whitebox.py` adds the reconstruction to the model (`model.add_rec_model`) before FGSM is "
+    "built on it, no gradient passes the z-updates, so the gradient is zero and the \"adversarial\" images "
+    "equal the clean ones (issues #1 and #14 there; in #1 the maintainer confirmed \"the attack won't work "
+    "because it goes through the reconstruction step too\", and in #2 wrote that the public code \"is very "
+    "different than the one used for the paper\"). Run that way, the column measures Defense-GAN on clean "
+    "images. Our {set} column is the attack crafted on classifier A alone, then purified (the paper's "
+    "setting for DiffDefense); our clean column is the same test images unattacked.")
+
+
+def defencegan_note(table3: dict) -> str:
+    """The paragraph under Table 3 on the paper's Defense-GAN numbers: where they can come from, which of
+    our columns they resemble (the one holding more of them inside its intervals, then the nearer on
+    average), the gain from R 1 to 10 at L 100, and what the generator's samples look like; '' without
+    Defense-GAN rows that have paper numbers."""
+    rows = {(r["L"], r["R"]): r for r in table3["rows"].values()
+            if r["defence"] == "defencegan" and r["paper_accuracy"] is not None}
+    if not rows:
+        return ""
+    columns = {table3["set"]: rows}
+    if all("clean" in r for r in rows.values()):
+        columns["clean"] = {k: r["clean"] for k, r in rows.items()}
+    fit = {name: (sum(not outside(rows[k]["paper_accuracy"], ours) for k, ours in by_row.items()),
+                  sum(abs(ours["accuracy"] - rows[k]["paper_accuracy"]) for k, ours in by_row.items()) / len(rows))
+           for name, by_row in columns.items()}
+    best = max(fit, key=lambda name: (fit[name][0], -fit[name][1]))
+    text = [DEFENCEGAN_SOURCES.format(set=table3["set"]),
+            "The paper's Defense-GAN numbers lie inside our 95 % intervals in "
+            + " and ".join(f"{inside} of {len(rows)} rows on {name} images (mean distance {distance:.1f} points)"
+                           for name, (inside, distance) in fit.items())
+            + (f": they resemble our {best} column." if fit[best][0] else
+               f": they resemble neither column; the nearer is {best}.")]
+    if (100, 1) in rows and (100, 10) in rows:
+        gains = {name: by_row[100, 10]["accuracy"] - by_row[100, 1]["accuracy"] for name, by_row in columns.items()}
+        text.append(f"From R 1 to R 10 at L 100 the paper gains "
+                    f"{rows[100, 10]['paper_accuracy'] - rows[100, 1]['paper_accuracy']:+.1f} points; we gain "
+                    + " and ".join(f"{gain:+.1f} on {name}" for name, gain in gains.items()) + ".")
+    generator = table3.get("generator")
+    if generator and generator["architecture"] == "dcgan":
+        text.append(f"This run's generator is a DCGAN (width {generator['width']}, latent {generator['latent_dim']}); "
+                    "with the default profile's CPU-sized one, `plots/gan_samples.png` shows malformed strokes "
+                    "rather than digits, so these rows also measure a weakly trained generator.")
+    elif generator:
+        text.append(f"This run's generator has the authors' architecture (width {generator['width']}, latent "
+                    f"{generator['latent_dim']}); `plots/gan_samples.png` shows how digit-like its samples are.")
+    return " ".join(text)
 
 
 def detection_markdown(detection: dict, dataset: str) -> str:
@@ -153,38 +210,57 @@ def ablation_markdown(ablation: dict) -> str:
     return "\n\n".join(parts)
 
 
-def adaptive_markdown(adaptive: dict) -> str:
-    """Per defence: accuracy on clean images, on each non-adaptive set, under BPDA+EOT PGD and
-    full-gradient EOT PGD ("n/a" for a defence that is not differentiable end to end), and robust
-    accuracy (worst case per point) over the non-adaptive sets and over all attacks."""
-    by_defence = adaptive["defences"]
-    columns = list(dict.fromkeys(c for row in by_defence.values() for c in row))
-    draws = adaptive.get("evaluation_draws", 1)
-    names = {"bpda_eot_pgd": "BPDA+EOT PGD (adaptive)", "full_gradient_pgd": "full-gradient EOT PGD (adaptive)",
-             "bpda_eot_pgd_fixed_seed": "BPDA PGD, seed fixed and known",
-             "full_gradient_pgd_fixed_seed": "full-gradient PGD, seed fixed and known",
-             "robust_all_fixed_seed": "robust, all attacks, seed fixed",
-             "robust_non_adaptive": "robust, non-adaptive", "robust_all": "robust, all attacks (one draw)",
-             "robust_all_worst_of_draws": f"robust, all attacks, every one of {draws} draws",
-             "robust_all_majority_of_draws": f"robust, all attacks, majority of {draws} draws"}
+THROUGH_ATTACKS = ("bpda_eot_pgd", "full_gradient_pgd")  # the adaptive stage's attacks that call the defence
+ADAPTIVE_COLUMNS = {"clean": "clean", "pgd": "PGD on the bare classifier (surrogate)",
+                    "binarize_pgd": "PGD through relaxed thresholding (surrogate)",
+                    "bpda_eot_pgd": "BPDA+EOT PGD (through the defence)",
+                    "full_gradient_pgd": "full-gradient EOT PGD (through the defence)",
+                    "bpda_eot_pgd_fixed_seed": "BPDA PGD, seed fixed and known",
+                    "full_gradient_pgd_fixed_seed": "full-gradient PGD, seed fixed and known",
+                    "robust_all_fixed_seed": "robust, seed fixed", "robust_all": "robust (one draw)"}
+
+
+def adaptive_markdown(tier: dict, draws: int) -> str:
+    """Per row (defence, or robustly trained classifier): accuracy under each attack of the tier ("n/a"
+    where the attack does not apply), and robust accuracy (worst case per image over the attacks) under
+    the first draw, every draw and most draws of the defence's randomness."""
+    rows = tier["defences"]
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    names = ADAPTIVE_COLUMNS | {"robust_all_worst_of_draws": f"robust, every one of {draws} draws",
+                                "robust_all_majority_of_draws": f"robust, majority of {draws} draws"}
     return markdown_table(["Defence"] + [names.get(c, c) for c in columns],
                           [[DEFENCE_NAMES.get(d, d)] + [cell(row[c]) if c in row else "n/a" for c in columns]
-                           for d, row in by_defence.items()])
+                           for d, row in rows.items()])
+
+
+def cost_markdown(seconds: dict[str, dict[str, float]]) -> str:
+    """The adaptive stage's cost: seconds per image of each attack and of the scoring, per row."""
+    columns = list(dict.fromkeys(c for row in seconds.values() for c in row))
+    return "Cost of this evaluation, seconds per image (surrogates per classifier, shared by its defences):\n\n" + \
+        markdown_table(["Row"] + [ADAPTIVE_COLUMNS.get(c, c) for c in columns],
+                       [[DEFENCE_NAMES.get(r, r)] + [f"{row[c]:.3f}" if c in row else "–" for c in columns]
+                        for r, row in seconds.items()])
+
+
+def _detectable(test: dict) -> str:
+    difference = test.get("detectable_difference")
+    return "none at this size" if difference is None else f"{difference:.1f} points"
 
 
 def paired_markdown(adaptive: dict) -> str:
-    """Exact McNemar tests of robust accuracy (all attacks) between DiffDefense and each other defence, on
-    the same images, for each way of scoring the defence's randomness."""
+    """Exact McNemar tests of robust accuracy between DiffDefense and each other row, on the same images,
+    for each tier and each way of scoring the defence's randomness, with the detectable difference."""
     rules = {"one": "one draw", "worst": "every draw", "majority": "majority of draws"}
     rows = []
-    for pair, by_rule in adaptive.get("paired_robust_all", {}).items():
-        first, second = (DEFENCE_NAMES.get(d, d) for d in pair.split("_vs_"))
-        for rule, test in by_rule.items():
-            verdict = "differ (p < 0.05)" if test["p_value"] < 0.05 else "no significant difference"
-            rows.append([f"{first} vs {second}", rules.get(rule, rule), test["images"], test["only_first"],
-                         test["only_second"], f"{test['p_value']:.3g}", verdict])
+    for tier in ("large", "subset"):
+        for pair, by_rule in adaptive[tier].get("paired_robust_all", {}).items():
+            first, second = (DEFENCE_NAMES.get(d, d) for d in pair.split("_vs_"))
+            for rule, test in by_rule.items():
+                verdict = "differ (p < 0.05)" if test["p_value"] < 0.05 else "no significant difference"
+                rows.append([f"{first} vs {second}", rules.get(rule, rule), test["images"], test["only_first"],
+                             test["only_second"], f"{test['p_value']:.3g}", verdict, _detectable(test)])
     return markdown_table(["Defences", "Scoring", "Images", "Robust only with the first", "Robust only with the second",
-                           "McNemar p", "Finding"], rows)
+                           "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
 
 
 def _interval_order(first: dict, second: dict) -> int:
@@ -211,30 +287,46 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
                          f"Against {len(grey)} attacks, DiffDefense in front of A is above {name} (attacked "
                          f"itself) on {grey.count(1)}, below on {grey.count(-1)}, and within the intervals on "
                          f"{grey.count(0)} (Table 2), at {cost} against none for the trained model.")
-    robust = adaptive["defences"]
-    ranked = sorted(robust, key=lambda d: -robust[d]["robust_all"]["accuracy"])
-    lines.append("- **Adaptive white-box (the attack knows the defence).** Robust accuracy over all attacks, one "
-                 "evaluation draw: " + ", ".join(f"{DEFENCE_NAMES.get(d, d)} {cell(robust[d]['robust_all'])}"
-                                                 for d in ranked)
-                 + f" ({adaptive['images']} images). Worst case over {adaptive.get('evaluation_draws', 1)} draws: "
-                 + ", ".join(f"{DEFENCE_NAMES.get(d, d)} {cell(robust[d]['robust_all_worst_of_draws'])}"
-                             for d in ranked if "robust_all_worst_of_draws" in robust[d]) + ".")
-    for pair, by_rule in adaptive.get("paired_robust_all", {}).items():
+    large, subset = adaptive["large"], adaptive["subset"]
+    for tier, what in ((large, "surrogate attacks, no defence call"), (subset, "every attack, through the defence too")):
+        robust = tier["defences"]
+        ranked = sorted(robust, key=lambda d: -robust[d]["robust_all_worst_of_draws"]["accuracy"])
+        lines.append(f"- **Adaptive white-box, {tier['images']} images ({what}).** Robust accuracy, worst case over "
+                     f"{adaptive['evaluation_draws']} draws: " + ", ".join(
+                         f"{DEFENCE_NAMES.get(d, d)} {cell(robust[d]['robust_all_worst_of_draws'])}" for d in ranked)
+                     + "; one draw: " + ", ".join(f"{DEFENCE_NAMES.get(d, d)} {cell(robust[d]['robust_all'])}"
+                                                 for d in ranked) + ".")
+    for pair, by_rule in large.get("paired_robust_all", {}).items():
         first, second = (DEFENCE_NAMES.get(d, d) for d in pair.split("_vs_"))
         test = by_rule["worst"]
         if test["p_value"] >= 0.05:
             finding = (f"no significant difference (McNemar p = {test['p_value']:.3g}; {test['only_first']} images "
-                       f"robust only with {first}, {test['only_second']} only with {second})")
+                       f"robust only with {first}, {test['only_second']} only with {second}; detectable difference "
+                       f"{_detectable(test)})")
         else:
             better = first if test["only_first"] > test["only_second"] else second
             finding = f"{better} is more robust (McNemar p = {test['p_value']:.3g})"
-        lines.append(f"- {first} against {second}, worst case over draws: {finding}.")
-    binarize = adaptive.get("paired_robust_all", {}).get("diffdefense_vs_binarize", {}).get("worst")
+        lines.append(f"- {first} against {second}, worst case over draws, {test['images']} images: {finding}.")
+    words = {1: "weaker", -1: "stronger", 0: "within the intervals"}
+    compared = []
+    for d, row in subset["defences"].items():
+        through = [row[a] for a in THROUGH_ATTACKS if a in row]
+        surrogates = [row[a] for a in adaptive["surrogate"] if a in row]
+        if through and surrogates:
+            best_surrogate, best_through = (min(c, key=lambda x: x["accuracy"]) for c in (surrogates, through))
+            compared.append(f"{DEFENCE_NAMES.get(d, d)} {cell(best_surrogate)} against {cell(best_through)} "
+                            f"({words[_interval_order(best_surrogate, best_through)]})")
+    if compared:
+        lines.append(f"- **Are the surrogates strong enough?** On the {subset['images']} subset images, accuracy "
+                     "under the strongest surrogate against the strongest attack through the defence (lower is a "
+                     "stronger attack): " + "; ".join(compared) + ". Where the surrogate is weaker, the large "
+                     "set's robust accuracy is an upper bound and the subset's is the one to trust.")
+    binarize = large.get("paired_robust_all", {}).get("diffdefense_vs_binarize", {}).get("worst")
     if binarize is not None:
         if binarize["p_value"] >= 0.05:
-            pick = ("On this evidence a user facing an adaptive attacker gains nothing measurable from DiffDefense "
-                    "over thresholding pixels at 0.5, which costs nothing; more images (`adaptive.images`) would "
-                    "narrow the intervals before a firmer choice.")
+            pick = (f"On this evidence ({binarize['images']} images) a user facing an adaptive attacker gains nothing "
+                    "measurable from DiffDefense over thresholding pixels at 0.5, which costs nothing; a difference "
+                    f"of {_detectable(binarize)} would have been found.")
         elif binarize["only_first"] > binarize["only_second"]:
             pick = f"DiffDefense is measurably more robust than binarisation under adaptive attack, at {cost}."
         else:
@@ -258,6 +350,7 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
             parts.append(f"{VARIANT_NAMES.get(name, name)}: " + ", ".join(per_set))
         lines.append(f"- **Where DiffDefense's robustness comes from** (ablation, {ablation['images_per_set']} "
                      "images per set; in brackets the defence as configured): " + "; ".join(parts) + ".")
+    robust = subset["defences"]
     if any("robust_all_fixed_seed" in row for row in robust.values()):
         lines.append("- **Fixed seed or fresh randomness.** With its seed fixed a randomised defence is "
                      "deterministic and the attacker who knows the seed needs no EOT: robust accuracy "
@@ -300,8 +393,9 @@ def key_metrics(table1: dict, table2: dict, table3: dict, detection: dict, adapt
         "auc": {defence: {name: round(d["auc"], 4) for name, d in by_set.items()}
                 for defence, by_set in detection.items()},
         "table3": {name: row["accuracy"] for name, row in table3["rows"].items()},
-        "adaptive_robust_all": {defence: {rule: by[key]["accuracy"] for rule, key in
-                                          (("one_draw", "robust_all"), ("worst_of_draws", "robust_all_worst_of_draws"),
-                                           ("majority_of_draws", "robust_all_majority_of_draws")) if key in by}
-                                for defence, by in adaptive["defences"].items()},
+        **{f"adaptive_robust_all_{tier}": {
+            defence: {rule: by[key]["accuracy"] for rule, key in
+                      (("one_draw", "robust_all"), ("worst_of_draws", "robust_all_worst_of_draws"),
+                       ("majority_of_draws", "robust_all_majority_of_draws")) if key in by}
+            for defence, by in adaptive[tier]["defences"].items()} for tier in ("large", "subset")},
     }

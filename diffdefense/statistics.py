@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import optimize, stats
 from sklearn.metrics import roc_auc_score
 
 CONFIDENCE = 0.95  # params statistics.confidence overrides it in the pipeline
@@ -33,7 +33,28 @@ def mcnemar(first: torch.Tensor, second: torch.Tensor) -> dict:
     discordant = only_first + only_second
     p_value = stats.binomtest(only_first, discordant).pvalue if discordant else 1.0
     return {"images": len(first), "both": int((first & second).sum()), "only_first": only_first,
-            "only_second": only_second, "p_value": round(float(p_value), 4)}
+            "only_second": only_second, "p_value": round(float(p_value), 4),
+            "detectable_difference": mcnemar_detectable_difference(len(first), discordant)}
+
+
+def mcnemar_detectable_difference(images: int, discordant: int, alpha: float = 0.05,
+                                  power: float = 0.8) -> float | None:
+    """The smallest difference in accuracy (percentage points) that a McNemar test on `images` paired
+    images detects with probability `power` at level `alpha`, when `discordant` of them are scored
+    differently by the two (Connor, 1987: n = (z_a sqrt(psi) + z_b sqrt(psi - d^2))^2 / d^2, psi the
+    discordant share; psi is taken as at least one image, so "no discordant image seen" still has a size).
+    None when no difference, however large, is detectable at this size."""
+    if images == 0:
+        return None
+    psi = max(discordant, 1) / images
+    z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+
+    def images_needed(d):
+        return (z_alpha * np.sqrt(psi) + z_power * np.sqrt(max(psi - d * d, 0.0))) ** 2 / (d * d)
+
+    if images_needed(psi) > images:  # even the largest possible difference (every discordant image one way)
+        return None
+    return round(100.0 * optimize.brentq(lambda d: images_needed(d) - images, 1e-9, psi), 2)
 
 
 def auc_interval(negatives: np.ndarray, positives: np.ndarray, *, confidence: float = CONFIDENCE,

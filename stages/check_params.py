@@ -7,6 +7,7 @@ see tests/test_dvc_graph.py). Because it runs first, a bad param is reported her
 `attack.settings.<attack>` or `models/classifier_<name>.safetensors` names no param)."""
 
 from diffdefense.cli import load_params, run_stage
+from diffdefense.device import resolve_device
 from diffdefense.io import atomic_path
 from diffdefense.params import validate
 
@@ -14,7 +15,8 @@ MARKER = "data/params-checked"
 
 
 def main():
-    validate(load_params())
+    params = validate(load_params())
+    resolve_device(params["device"])  # a device this machine lacks fails here, not in the first stage that uses it
     with atomic_path(MARKER) as tmp:
         tmp.write_text("params.yaml passed diffdefense.params.validate\n")
     print("params.yaml: ok")

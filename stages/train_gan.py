@@ -14,12 +14,12 @@ from diffdefense.device import resolve_device  # noqa: E402
 from diffdefense.errors import settings_of  # noqa: E402
 from diffdefense.gan_training import train_gan  # noqa: E402
 from diffdefense.figures import as_picture, save_figure  # noqa: E402
-from diffdefense.models.gan import Critic, Generator, save_generator  # noqa: E402
+from diffdefense.models.gan import build_gan, save_generator  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
 from diffdefense.training_log import TrainingLog  # noqa: E402
 
 
-def save_samples(generator: Generator, path: str, seed: int) -> None:
+def save_samples(generator: torch.nn.Module, path: str, seed: int, title: str = "GAN samples") -> None:
     """An 8 x 8 grid of generator samples from fixed latents (the generator in eval mode)."""
     generator.eval()
     z = torch.randn((64, generator.latent_dim), generator=torch.Generator().manual_seed(seed))
@@ -28,7 +28,7 @@ def save_samples(generator: Generator, path: str, seed: int) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(**as_picture(make_grid(samples, nrow=8, padding=0)), interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title("GAN samples")
+    ax.set_title(title)
     save_figure(fig, path)
 
 
@@ -40,7 +40,7 @@ def main():
     images, _ = training_split("data/raw", data)
     shape = tuple(images.shape[1:])
     with settings_of("train_gan"):
-        generator, critic = Generator(cfg["latent_dim"], cfg["width"], shape), Critic(cfg["width"], shape)
+        generator, critic = build_gan(cfg["architecture"], cfg["latent_dim"], cfg["width"], shape)
     with TrainingLog("metrics/train_gan") as log:
         history = train_gan(generator, critic, images, epochs=cfg["epochs"], lr=cfg["lr"],
                             batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, loss=cfg["loss"],
@@ -48,7 +48,7 @@ def main():
                             on_epoch=log.epoch)
         save_generator(generator, "models/gan.safetensors")
     save_samples(generator, "plots/gan_samples.png", cfg["seed"])
-    print(f"GAN ({cfg['loss']}): final generator loss {history[-1]['generator_loss']:.4f}, "
+    print(f"GAN ({cfg['architecture']}, {cfg['loss']}): final generator loss {history[-1]['generator_loss']:.4f}, "
           f"critic loss {history[-1]['critic_loss']:.4f}")
 
 

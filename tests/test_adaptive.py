@@ -6,14 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffdefense.adaptive import correct_over_draws, eot_pgd, robust_correct
+from diffdefense.adaptive import eot_pgd, evaluation_images, robust_correct, robust_over_draws
+from diffdefense.attacks.binarize_pgd import step_sizes
+from diffdefense.data import subset
 from diffdefense.attacks import build_attack
 from diffdefense.defended import DefendedClassifier
 from diffdefense.defences import Binarize, DiffDefense, DiffPure, NoDefence
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.evaluation import accuracy
-from diffdefense.statistics import mcnemar
+from diffdefense.statistics import mcnemar, mcnemar_detectable_difference
 
 SCHEDULE = LinearSchedule(20, 1e-4, 0.02)
 
@@ -120,12 +122,72 @@ class DrawDependent(torch.nn.Module):
         return torch.stack([(~right).float(), right.float()], 1)
 
 
+class CountingDrawDependent(DrawDependent):
+    """DrawDependent, except that an image whose first pixel is negative is always wrong; counts what it scores."""
+
+    scored = 0
+
+    def forward(self, x):
+        self.scored += len(x)
+        logits = super().forward(x)
+        wrong = x[:, 0, 0, 0] < 0
+        logits[wrong] = torch.tensor([1.0, 0.0])
+        return logits
+
+
 def test_each_image_is_scored_under_every_draw_by_worst_case_and_majority():
     images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
-    scored = correct_over_draws(DrawDependent(), images, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
-    assert scored["one"].tolist() == [False, True, True, False, True, True]  # seed 0 alone
-    assert not scored["worst"].any()  # every image is wrong under exactly one of the three draws
-    assert scored["majority"].all()
+    first, robust = robust_over_draws(DrawDependent(), {"a": images}, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
+    assert first["a"].tolist() == [False, True, True, False, True, True]  # seed 0 alone
+    assert robust["one"].tolist() == first["a"].tolist()
+    assert not robust["worst"].any()  # every image is wrong under exactly one of the three draws
+    assert robust["majority"].all()
+
+
+def test_later_draws_are_spent_only_on_images_that_can_still_be_robust():
+    images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
+    broken = images.clone()
+    broken[:3] = -1.0  # images 0-2 of the first set are wrong under every draw
+    model, labels = CountingDrawDependent(), torch.ones(6, dtype=torch.long)
+    first, robust = robust_over_draws(model, {"broken": broken, "a": images}, labels, seeds=[0, 1, 2])
+    assert robust["majority"].tolist() == [False] * 3 + [True] * 3 and not robust["worst"].any()
+    assert first["a"].tolist() == [False, True, True, False, True, True]  # every image scored under the first draw
+    # first set: 6 images x 3 draws; second: 6 under the first draw, then only images 3-5 under the other two
+    assert model.scored == 6 * 3 + 6 + 3 * 2
+
+
+def test_the_adaptive_images_are_drawn_on_their_own_and_start_with_the_clean_set():
+    images, labels = torch.arange(100.0).view(100, 1, 1, 1), torch.arange(100)
+    chosen, chosen_labels = evaluation_images(images, labels, 40, seed=3)
+    assert len(chosen) == 40 and len(set(chosen_labels.tolist())) == 40 and (chosen.view(-1) == chosen_labels).all()
+    for test_size in (5, 16, 40):  # whatever data.test_size is, the clean set is the first test_size of them
+        assert sorted(chosen_labels[:test_size].tolist()) == subset(100, test_size, 3).tolist()
+    assert evaluation_images(images, labels, 10, seed=3)[1].tolist() == chosen_labels[:10].tolist()
+
+
+def test_binarize_pgd_fools_the_thresholded_classifier_more_often_than_plain_pgd(tiny_classifier, mnist_test):
+    images, labels = mnist_test[0][-200:], mnist_test[1][-200:]
+    thresholded = DefendedClassifier(tiny_classifier, Binarize())
+    budget = {"eps": 0.3, "steps": 30, "restarts": 2}
+    plain = build_attack("pgd", tiny_classifier, budget | {"step": 0.03})(images, labels)
+    relaxed = build_attack("binarize_pgd", tiny_classifier, budget | {"step": 0.1, "final_step": 0.01})(images, labels)
+    assert (relaxed - images).abs().max() <= 0.3 + 1e-6 and relaxed.min() >= 0 and relaxed.max() <= 1
+    assert accuracy(thresholded, relaxed, labels) < accuracy(thresholded, plain, labels) - 5
+
+
+def test_step_sizes_fall_from_the_first_to_the_last():
+    sizes = step_sizes(0.1, 0.01, 5)
+    assert sizes[0] == pytest.approx(0.1) and sizes[-1] == pytest.approx(0.01)
+    assert all(a > b for a, b in zip(sizes, sizes[1:])) and step_sizes(0.05, 0.05, 3) == pytest.approx([0.05] * 3)
+
+
+def test_the_detectable_difference_shrinks_with_more_images_and_fewer_discordant_ones():
+    assert mcnemar_detectable_difference(1000, 100) < mcnemar_detectable_difference(300, 30)
+    assert mcnemar_detectable_difference(1000, 20) < mcnemar_detectable_difference(1000, 100)
+    # 20 images, 5 of them discordant: even all five one way (25 points) is not significant at 80 % power
+    assert mcnemar_detectable_difference(20, 5) is None
+    # Connor (1987) inverted: 1000 images, 10 % discordant, 80 % power at alpha 0.05 -> about 2.8 points
+    assert mcnemar_detectable_difference(1000, 100) == pytest.approx(2.8, abs=0.05)
 
 
 def test_mcnemar_counts_the_discordant_images_and_tests_their_split():

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from diffdefense.defences.defencegan import DefenceGAN
-from diffdefense.errors import UsageError
+from diffdefense.errors import UsageError, settings_of
 from diffdefense.gan_training import train_gan
-from diffdefense.models.gan import Critic, Generator, load_generator, save_generator
+from diffdefense.models.gan import Critic, Generator, OriginalGenerator, build_gan, load_generator, save_generator
 from diffdefense.models import save_weights
 
 CPU = torch.device("cpu")
@@ -99,6 +99,30 @@ def test_result_does_not_depend_on_batching(generator):
     torch.testing.assert_close(one.recon_error, four.recon_error, atol=1e-6, rtol=0)
 
 
+def step_sizes(d: DefenceGAN, images: torch.Tensor) -> torch.Tensor:
+    """The step size of each of the L updates, read back from the latents the generator was called with:
+    with momentum 0 an update is z <- z - eta grad, so eta = <z_i - z_i+1, grad_i> / <grad_i, grad_i>."""
+    seen = []
+    hook = d.network.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    d(images)
+    hook.remove()
+    targets, sizes = images.repeat_interleave(d.R, 0), []
+    for before, after in zip(seen, seen[1:]):  # L + 1 calls: one per step, then the final projection
+        z = before.clone().requires_grad_(True)
+        grad, = torch.autograd.grad((d.network(z) - targets).pow(2).flatten(1).mean(1).sum(), z)
+        sizes.append(((before - after) * grad).sum() / grad.pow(2).sum())
+    return torch.stack(sizes)
+
+
+def test_decay_1_keeps_the_step_size_constant_over_all_L_steps(generator):
+    """decay 1.0 is what the authors' code runs (its decay never fires); 0.1 drops once, after ceil(0.8 L)."""
+    images = digits(2, seed=5)
+    constant = step_sizes(defence(generator, L=10, R=2, momentum=0.0, decay=1.0), images)
+    torch.testing.assert_close(constant, torch.full((10,), 10.0), rtol=1e-3, atol=0)
+    staircase = step_sizes(defence(generator, L=10, R=2, momentum=0.0, decay=0.1), images)
+    torch.testing.assert_close(staircase, torch.tensor([10.0] * 8 + [1.0] * 2), rtol=1e-3, atol=0)
+
+
 @pytest.mark.parametrize("kw, message", [
     ({"L": 0}, r"^L=0 is out of range; expected an integer >= 1"),
     ({"R": 0}, r"^R=0 is out of range; expected an integer >= 1"),
@@ -122,6 +146,53 @@ def test_generator_save_load_round_trip(generator, tmp_path):
     z = torch.randn(3, 8)
     with torch.no_grad():
         torch.testing.assert_close(loaded(z), generator(z))
+
+
+def n_weights(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_original_networks_have_the_authors_layer_sizes():
+    """kabkabm/defensegan, models/dataset_models.py at NET_DIM 64, latent 128: counted layer by layer."""
+    d, w, k = 128, 64, 5 * 5
+    generator = d * 4 * 4 * 4 * w + 4 * 4 * 4 * w  # Linear to 4 x 4 x 4w, with biases
+    generator += (4 * w * 2 * w * k + 2 * w) + (2 * w * w * k + w) + (w * 1 * k + 1)  # three 5x5 transposed convs
+    critic = (1 * w * k + w) + (w * 2 * w * k + 2 * w) + (2 * w * 4 * w * k + 4 * w)  # three 5x5 convs
+    critic += 4 * 4 * 4 * w + 1  # Linear from 4 x 4 x 4w to one score
+    gen, crit = build_gan("original", d, w)
+    assert (n_weights(gen), n_weights(crit)) == (generator, critic) == (1_554_177, 1_030_145)
+    with torch.no_grad():
+        x = gen.eval()(torch.randn(2, d))
+    assert x.shape == (2, 1, 28, 28) and x.min() >= 0 and x.max() <= 1 and crit(x).shape == (2,)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in [*gen.modules(), *crit.modules()])
+
+
+def test_one_wgan_gp_step_trains_the_original_networks():
+    torch.manual_seed(0)
+    gen, critic = build_gan("original", 8, 4)
+    before = [{k: v.clone() for k, v in net.state_dict().items()} for net in (gen, critic)]
+    history = train_gan(gen, critic, digits(4), epochs=1, lr=1e-4, batch_size=2, seed=0, device=CPU, loss="wgan-gp",
+                        betas=(0.5, 0.9), critic_steps=1, max_steps=1)
+    assert history[0]["critic_steps"] == history[0]["generator_steps"] == 1
+    assert math.isfinite(history[0]["generator_loss"]) and math.isfinite(history[0]["critic_loss"])
+    for net, old in zip((gen, critic), before):  # (the critic's output bias cancels in E[D(fake)] - E[D(real)])
+        assert all(not torch.equal(v, old[k]) for k, v in net.state_dict().items() if k.endswith("weight"))
+
+
+def test_original_generator_save_load_round_trip_and_older_files(tmp_path):
+    gen = build_gan("original", 8, 4)[0].eval()
+    save_generator(gen, tmp_path / "gan.safetensors")
+    loaded = load_generator(tmp_path / "gan.safetensors")
+    assert isinstance(loaded, OriginalGenerator) and (loaded.latent_dim, loaded.width) == (8, 4)
+    z = torch.randn(3, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(z), gen(z))
+    # weights saved before the architecture was recorded are the DCGAN's
+    save_weights(Generator(8, 4), tmp_path / "old.safetensors", {"latent_dim": 8, "width": 4})
+    assert type(load_generator(tmp_path / "old.safetensors")) is Generator
+    save_weights(gen, tmp_path / "future.safetensors", {"architecture": "stylegan", "latent_dim": 8, "width": 4})
+    with pytest.raises(UsageError, match=r"future.safetensors holds a generator of architecture 'stylegan'"):
+        load_generator(tmp_path / "future.safetensors")
 
 
 def test_loading_bad_generator_files_names_the_problem(tmp_path):
@@ -189,8 +260,8 @@ def test_stage_param_checks_and_sample_grid(tmp_path):
     def check_params(cfg):
         SCHEMA.fields["train_gan"].check("train_gan", cfg)
 
-    good = dict(loss="dcgan", epochs=1, lr=2e-4, betas=[0.5, 0.999], batch_size=64, latent_dim=128, width=32,
-                critic_steps=1, gp_weight=10.0, seed=0)
+    good = dict(architecture="dcgan", loss="dcgan", epochs=1, lr=2e-4, betas=[0.5, 0.999], batch_size=64,
+                latent_dim=128, width=32, critic_steps=1, gp_weight=10.0, seed=0)
     check_params(good)
     with pytest.raises(UsageError, match=r"train_gan has unknown key\(s\) \['epoch'\]"):
         check_params(good | {"epoch": 1})
@@ -198,6 +269,10 @@ def test_stage_param_checks_and_sample_grid(tmp_path):
         check_params(good | {"betas": [0.5]})
     with pytest.raises(UsageError, match=r"train_gan.width=0 is out of range"):
         check_params(good | {"width": 0})
+    with pytest.raises(UsageError, match=r"architecture='big' is not allowed; choose one of \['dcgan', 'original'\]"):
+        check_params(good | {"architecture": "big"})
+    with pytest.raises(UsageError, match=r"^train_gan.architecture='big' is not allowed"), settings_of("train_gan"):
+        build_gan("big", 8, 4)
     path = tmp_path / "plots" / "gan_samples.png"
     save_samples(Generator(8, 4), str(path), seed=0)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -152,32 +152,44 @@ def test_readme_python_example_runs_on_the_pipeline_outputs(tiny_run):
 def test_adaptive_stage_reports_every_defence(tiny_run):
     work, _ = tiny_run
     adaptive = json.loads((work / "metrics" / "adaptive.json").read_text())
-    # the four defences in front of A, then the robustly trained classifier attacked on its own
-    assert adaptive["images"] == 4 and list(adaptive["defences"]) == ["none", "binarize", "diffpure", "diffdefense",
-                                                                       "A_pgd"]
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    # its own images, more than the clean set's (data.test_size), and the subset attacked through the defence
+    assert adaptive["large"]["images"] == params["adaptive"]["images"] > params["data"]["test_size"]
+    assert adaptive["subset"]["images"] == params["adaptive"]["through_images"]
+    surrogates = set(params["adaptive"]["surrogate"])
     randomised = {"diffpure", "diffdefense"}
-    for name, row in adaptive["defences"].items():
+    for tier in ("large", "subset"):
+        # the four defences in front of A, then the robustly trained classifier attacked on its own
+        assert list(adaptive[tier]["defences"]) == ["none", "binarize", "diffpure", "diffdefense", "A_pgd"]
+    for name, row in adaptive["large"]["defences"].items():
+        assert set(row) == {"clean", "robust_all", "robust_all_worst_of_draws", "robust_all_majority_of_draws"} | surrogates
+        assert row["robust_all"]["accuracy"] <= min(row[a]["accuracy"] for a in surrogates | {"clean"})
+        assert all(v["images"] == adaptive["large"]["images"] for v in row.values())
+    for name, row in adaptive["subset"]["defences"].items():
         # BPDA only where the defence has no useful gradient of its own; nothing to approximate without one
-        adaptive_attacks = ({"bpda_eot_pgd"} if name not in {"none", "A_pgd"} else set()) \
+        through = ({"bpda_eot_pgd"} if name not in {"none", "A_pgd"} else set()) \
             | ({"full_gradient_pgd"} if name != "binarize" else set())
-        fixed_seed = {f"{a}_fixed_seed" for a in adaptive_attacks} | {"robust_all_fixed_seed"} \
-            if name in randomised else set()
-        assert set(row) == {"clean", "fgsm-white", "pgd-white", "robust_non_adaptive", "robust_all",
-                            "robust_all_worst_of_draws", "robust_all_majority_of_draws"} | adaptive_attacks | fixed_seed
-        assert row["robust_all"]["accuracy"] <= min(
-            [row["robust_non_adaptive"]["accuracy"]] + [row[a]["accuracy"] for a in adaptive_attacks])
+        fixed_seed = {f"{a}_fixed_seed" for a in through} | {"robust_all_fixed_seed"} if name in randomised else set()
+        assert set(row) == {"clean", "robust_all", "robust_all_worst_of_draws", "robust_all_majority_of_draws"} \
+            | surrogates | through | fixed_seed
+        assert row["robust_all"]["accuracy"] <= min(row[a]["accuracy"] for a in surrogates | through | {"clean"})
         # every draw right implies the first draw and most draws right
         assert row["robust_all_worst_of_draws"]["accuracy"] <= min(row["robust_all"]["accuracy"],
                                                                    row["robust_all_majority_of_draws"]["accuracy"])
-        assert all(v["images"] == 4 and v["ci_low"] <= v["accuracy"] <= v["ci_high"] for v in row.values())
+        assert all(v["images"] == 2 and v["ci_low"] <= v["accuracy"] <= v["ci_high"] for v in row.values())
     assert adaptive["evaluation_draws"] == 2
-    paired = adaptive["paired_robust_all"]
-    assert set(paired) == {"diffdefense_vs_none", "diffdefense_vs_binarize", "diffdefense_vs_diffpure",
-                           "diffdefense_vs_A_pgd"}
-    for by_rule in paired.values():
-        assert set(by_rule) == {"one", "worst", "majority"}
-        assert all(t["both"] + t["only_first"] + t["only_second"] <= t["images"] == 4 and 0 <= t["p_value"] <= 1
-                   for t in by_rule.values())
+    for tier in ("large", "subset"):
+        paired = adaptive[tier]["paired_robust_all"]
+        assert set(paired) == {"diffdefense_vs_none", "diffdefense_vs_binarize", "diffdefense_vs_diffpure",
+                               "diffdefense_vs_A_pgd"}
+        images = adaptive[tier]["images"]
+        for by_rule in paired.values():
+            assert set(by_rule) == {"one", "worst", "majority"}
+            assert all(t["both"] + t["only_first"] + t["only_second"] <= t["images"] == images and 0 <= t["p_value"] <= 1
+                       for t in by_rule.values())
+    timing = json.loads((work / "metrics" / "timing" / "adaptive.json").read_text())["seconds_per_image"]
+    assert set(timing) == {"A", "A_pgd", "none", "binarize", "diffpure", "diffdefense"}
+    assert set(timing["A"]) == surrogates and all(s >= 0 for row in timing.values() for s in row.values())
 
 
 # The tests below rerun stages in the shared work folder, so they come last. Outputs allowed to differ

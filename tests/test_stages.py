@@ -83,6 +83,12 @@ def test_bad_attack_input(upstream, args, overrides, fragment):
     ({"defend__diffdefense__L": 0}, "defend.diffdefense.L=0 is out of range; expected an integer >= 1"),
     ({"defend__diffdefense__R": -1}, "defend.diffdefense.R=-1 is out of range; expected an integer >= 1"),
     ({"defend__diffdefense__t_star": 21}, "defend.diffdefense.t_star=21 is out of range; expected an integer in [1, 20]"),
+    # checked before the stage seeds numpy with it, which would raise a traceback instead
+    ({"defend__diffdefense__seed": 0.5},
+     "defend.diffdefense.seed=0.5 is out of range; expected an integer in [0, 4294967295]"),
+    ({"defend__diffdefense__seed": -1}, "defend.diffdefense.seed=-1 is out of range; expected an integer in [0, 4294967295]"),
+    ({"defend__diffdefense__seed": 2**32}, "defend.diffdefense.seed=4294967296 is out of range"),
+    ({"defend__diffdefense__L": DELETE}, "defend.diffdefense is missing the key(s) ['L']"),  # not the library's default
     ({"attack__sets__../../escape": {"attack": "fgsm", "crafted_on": "A", "evaluated_on": "A"}},
      "attack.sets key='../../escape' is not a safe name"),  # a stage run on its own checks names that become paths
 ])
@@ -131,7 +137,10 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
     ({"attack__sets__fgsm-white__crafted_on": "C"},
      "attack.sets.fgsm-white.crafted_on='C' is not allowed; choose one of ['A', 'B', 'A_adv', 'A_pgd']"),
     ({"attack__sets__pgd-white__evaluated_on": "D"}, "attack.sets.pgd-white.evaluated_on='D' is not allowed"),
-    ({"attack__sets__fgsm-white__images": -5}, "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 0"),
+    ({"attack__sets__fgsm-white__images": -5}, "attack.sets.fgsm-white.images=-5 is out of range; expected an integer >= 1"),
+    ({"attack__sets__fgsm-white__images": 0}, "attack.sets.fgsm-white.images=0 is out of range; expected an integer >= 1"),
+    ({"data__test_size": 0}, "data.test_size=0 is out of range; expected an integer in [1, 10000]"),
+    ({"data__test_size": 20000}, "data.test_size=20000 is out of range; expected an integer in [1, 10000]"),
     ({"defend__defences": ["magic"]}, "defend.defences='magic' is not allowed"),
     ({"device": "tpu"}, "device='tpu' is not allowed; choose one of ['auto', 'cpu', 'cuda']"),
     ({"launcher": "bash -c"}, "launcher='bash -c' is not allowed; use 'python' or 'torchrun <options>'"),
@@ -141,6 +150,73 @@ def test_check_params_names_each_bad_param_in_one_line_and_writes_nothing(tmp_pa
     """The check_params stage, upstream of every other, checks params.yaml as a whole: `dvc repro` stops there."""
     assert_one_line_error(run_stage(tmp_path, "check_params", **overrides), fragment)
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("where, seed", [
+    ("data", 0.5), ("train_classifier__B", -1), ("train_ddpm", 2**32), ("train_gan", -1), ("attack", 0.5),
+    ("attack__settings__autoattack", -1), ("defend__diffdefense", 0.5), ("defend__defencegan", 2**32),
+    ("defend__diffpure", -1), ("statistics", 2**32), ("adaptive__attack", 0.5)])
+def test_check_params_allows_only_seeds_numpy_takes(tmp_path, where, seed):
+    param = f"{where.replace('__', '.')}.seed"
+    assert_one_line_error(run_stage(tmp_path, "check_params", **{f"{where}__seed": seed}),
+                          f"{param}={seed!r} is out of range; expected an integer in [0, 4294967295]")
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"defend__diffdefense__L": DELETE}, "defend.diffdefense is missing the key(s) ['L']"),
+    ({"defend__defencegan__seed": DELETE, "defend__defencegan__R": DELETE},
+     "defend.defencegan is missing the key(s) ['R', 'seed']"),
+    ({"defend__binarize": {}}, "defend.binarize is missing the key(s) ['threshold']"),
+    ({"defend__diffdefense__t_star": 21}, "defend.diffdefense.t_star=21 is out of range; expected an integer in [1, 20]"),
+    ({"defend__diffdefense__variant": "fast"},
+     "defend.diffdefense.variant='fast' is not allowed; choose one of ['code', 'paper']"),
+    ({"defend__defencegan__momentum": 1.0}, "defend.defencegan.momentum=1.0 is out of range; expected a number in [0, 1)"),
+    ({"defend__diffpure__t_star": 0}, "defend.diffpure.t_star=0 is out of range; expected an integer in [1, 20]"),
+    ({"defend__binarize__threshold": 2}, "defend.binarize.threshold=2 is out of range; expected a number in (0, 1)"),
+    ({"defend__none__foo": 1}, "defend.none.foo is not a setting of defend.none"),
+])
+def test_check_params_checks_every_defence_s_settings_without_weights(tmp_path, overrides, fragment):
+    """Defences that `defend` does not run (defencegan, diffpure, ...) are checked too, in a folder without
+    models: no weights are needed, so a bad setting is found before the networks are trained."""
+    assert_one_line_error(run_stage(tmp_path, "check_params", **overrides), fragment)
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("defence, key, fragment", [
+    ("diffdefense", "batch_size", "; the stage sets it from defend.batch_size"),
+    ("defencegan", "batch_size", "; the stage sets it from defend.batch_size"),
+    ("diffdefense", "progress", "; the stage supplies it"),
+    ("binarize", "progress", "; the stage supplies it"),
+    ("diffpure", "unet", "; the stage supplies it"),
+])
+def test_check_params_rejects_what_the_stage_passes_a_defence_itself(tmp_path, defence, key, fragment):
+    """batch_size and progress come from DefenceContext, the networks from models/: given in defend.<defence>
+    too they would reach the constructor twice ("multiple values for keyword argument", a traceback)."""
+    result = run_stage(tmp_path, "check_params", **{f"defend__{defence}__{key}": 8})
+    assert_one_line_error(result, f"defend.{defence}.{key} is not a setting of defend.{defence}", fragment)
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("key", ["batch_size", "progress"])
+def test_the_defend_stage_rejects_what_it_passes_the_defence_itself(upstream, key):
+    before = files_under(upstream)
+    result = run_stage(upstream, "defend", "--defence", "diffdefense", **{f"defend__diffdefense__{key}": 8})
+    assert_one_line_error(result, f"defend.diffdefense.{key} is not a setting of defend.diffdefense")
+    assert files_under(upstream) == before
+
+
+def test_check_params_rejects_a_device_this_machine_lacks(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert_one_line_error(run_stage(tmp_path, "check_params", device="cuda"),
+                          "device='cuda' (param or DIFFDEFENSE_DEVICE) but this machine has no usable CUDA device")
+    assert files_under(tmp_path) == []
+
+
+def test_git_ignores_what_a_killed_write_leaves():
+    """After SIGKILL an atomic write leaves .<name>.<random>.tmp beside its target (diffdefense.io)."""
+    for leftover in ("data/defended/.diffdefense.k3_x9a.tmp/clean.safetensors", "models/.ddpm.safetensors.q1w2.tmp"):
+        assert subprocess.run(["git", "check-ignore", "-q", leftover], cwd=REPO).returncode == 0, leftover
 
 
 def test_the_check_stage_reports_a_bad_param_first(tmp_path):
@@ -157,5 +233,15 @@ def test_test_size_larger_than_the_split(tmp_path, mirror):
     fetch("MNIST", tmp_path / "data/raw", mirror=mirror, splits=("test",))
     before = files_under(tmp_path)
     assert_one_line_error(run_stage(tmp_path, "testset", data__test_size=20000),
-                          "data.test_size=20000 is out of range; expected an integer in [0, 10000]")
+                          "data.test_size=20000 is out of range; expected an integer in [1, 10000]")
+    assert files_under(tmp_path) == before
+
+
+def test_testset_on_its_own_rejects_a_test_size_of_0(tmp_path, mirror):
+    """0 is not "all images": check_params rejects it, and so does the stage run without check_params."""
+    from diffdefense.data import fetch
+    fetch("MNIST", tmp_path / "data/raw", mirror=mirror, splits=("test",))
+    before = files_under(tmp_path)
+    assert_one_line_error(run_stage(tmp_path, "testset", data__test_size=0),
+                          "data.test_size=0 is out of range; expected an integer in [1, 10000]")
     assert files_under(tmp_path) == before

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 from ..errors import check_one_of, settings_of
-from . import autoattack, deepfool, elasticnet, eotpgd, fgsm, pgd, square
+from . import autoattack, binarize_pgd, deepfool, elasticnet, eotpgd, fgsm, pgd, square
 
 Attack = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 ATTACKS: dict[str, Callable[..., Attack]] = {
@@ -22,6 +22,7 @@ ATTACKS: dict[str, Callable[..., Attack]] = {
     "square": square.build,
     "autoattack": autoattack.build,
     "elasticnet": elasticnet.build,
+    "binarize_pgd": binarize_pgd.build,
 }
 
 

@@ -50,7 +50,7 @@ class Defence:
 
     def __init__(self, network: nn.Module | None = None, *, seed: int = 0, batch_size: int = 64,
                  progress: bool = False):
-        check_int_range("seed", seed, 0)
+        check_int_range("seed", seed, 0, 2**32 - 1)  # the stages also seed numpy with it, whose range this is
         check_int_range("batch_size", batch_size, 1)
         self.network = network.eval() if network is not None else None
         for p in self.network.parameters() if network is not None else ():

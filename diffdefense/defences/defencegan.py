@@ -4,15 +4,20 @@ For each image x, R starts z_0 ~ N(0, I / d), d the latent size (as in the autho
 centre, std sqrt(1/d), not from its N(0, I) prior), take L steps of gradient descent with momentum on
 ||G(z) - x||^2 (the per-image mean squared error, summed over the batch so the step size does not
 depend on how many images are reconstructed together). As in the authors' code: TensorFlow-style
-momentum (v <- m v + grad, z <- z - eta v) with m = 0.7 and eta = lr (10) times decay (0.1) once
-per ceil(0.8 L) steps (a staircase: one drop at 80% of the iterations). After the L updates the start
-with the lowest MSE is kept; the defence returns G(z*) clamped to [0, 1] and that MSE as the
-reconstruction error. All R starts of `batch_size` images go through the generator in one call; the
-generator is frozen and in eval mode, so each image's result does not depend on its batch.
+momentum (v <- m v + grad, z <- z - eta v) with m = 0.7 and eta = lr (10) times `decay` once per
+ceil(0.8 L) steps (a staircase). The authors' code sets up decay 0.1 that way
+(`exponential_decay(rec_lr, rec_iter_const, ceil(0.8 L), 0.1, staircase=True)` in models/gan.py of
+kabkabm/defensegan), but the counter it reads is never incremented, so their projection runs at a
+constant lr 10: decay 1.0 here (profiles/paper.yaml); decay 0.1 is the schedule as written (one drop at
+80% of the iterations). After the L updates the start with the lowest MSE is kept; the defence returns
+G(z*) clamped to [0, 1] and that MSE as the reconstruction error. All R starts of `batch_size` images go
+through the generator in one call; the generator is frozen and in eval mode, so each image's result does
+not depend on its batch.
 
-Cost, measured with the width-32 generator (diffdefense/models/gan.py) on one CPU core, 8 images in a
-batch: ~0.67 s/image at L = 200, R = 10 and ~0.084 s/image at L = 25, R = 10 (the paper's Table 3,
-on a GPU: 0.675 and 0.086).
+Cost, measured with the width-32 DCGAN generator (diffdefense/models/gan.py) on one CPU core, 8 images in
+a batch: ~0.67 s/image at L = 200, R = 10 and ~0.084 s/image at L = 25, R = 10 (the paper's Table 3,
+on a GPU: 0.675 and 0.086); with the original architecture ~3.4 s/image at L = 200, R = 10 (one busy
+core, extrapolated from L = 20).
 """
 
 from __future__ import annotations

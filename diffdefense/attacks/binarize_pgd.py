@@ -1,0 +1,66 @@
+"""PGD through a differentiable relaxation of thresholding at 0.5: the exact adaptive attack on the
+`binarize` defence, and a cheap surrogate for purifiers suspected of acting like it (BPDA's surrogate idea,
+Athalye et al., 2018; Tramer et al., 2020). It never calls a defence: the classifier sees
+sigmoid((x - threshold) / tau), whose temperature tau is annealed geometrically towards a step, and each
+step checks the classifier on the hard-thresholded input. An image keeps the first iterate that fools
+the thresholded input; restarts run only on images not fooled yet. Images never fooled get the last
+iterate of their last restart (the most loss-increasing try, still a transfer candidate for other defences).
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import check_int_range, check_number, check_positive
+
+
+def step_sizes(first: float, last: float, steps: int) -> list[float]:
+    """`steps` step sizes falling from `first` to `last` along a half cosine (as APGD's decaying steps)."""
+    return [last + (first - last) * 0.5 * (1 + math.cos(math.pi * t / max(steps - 1, 1))) for t in range(steps)]
+
+
+def build(model, eps: float = 0.3, step: float = 0.1, final_step: float = 0.01, steps: int = 100,
+          restarts: int = 8, threshold: float = 0.5, temperature: float = 0.1, final_temperature: float = 0.005,
+          seed: int = 0):
+    """L-inf PGD of radius eps against `model` behind thresholding at `threshold`: `steps` signed steps
+    whose size falls from `step` to `final_step` (cosine), temperature from `temperature` to
+    `final_temperature`, `restarts` uniform random starts (seeded by `seed`)."""
+    check_number("eps", eps, 0, 1)
+    check_positive("step", step)
+    check_positive("final_step", final_step)
+    check_int_range("steps", steps, 1)
+    check_int_range("restarts", restarts, 1)
+    check_number("threshold", threshold, 0, 1)
+    check_positive("temperature", temperature)
+    check_positive("final_temperature", final_temperature)
+    check_int_range("seed", seed, 0, 2**32 - 1)
+    sizes = step_sizes(step, final_step, steps)
+    temperatures = [temperature * (final_temperature / temperature) ** (t / max(steps - 1, 1)) for t in range(steps)]
+
+    def fooled(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model((x > threshold).to(x.dtype)).argmax(1) != labels
+
+    def attack(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        best, done = images.clone(), fooled(images, labels)
+        for _ in range(restarts):
+            todo = (~done).nonzero().squeeze(1)
+            if len(todo) == 0:
+                break
+            clean, y = images[todo], labels[todo]
+            x = (clean + eps * (torch.rand(clean.shape, generator=generator) * 2 - 1).to(clean.device)).clamp(0, 1)
+            found = torch.zeros(len(todo), dtype=torch.bool, device=images.device)
+            for size, tau in zip(sizes, temperatures):
+                x.requires_grad_(True)
+                loss = F.cross_entropy(model(torch.sigmoid((x - threshold) / tau)), y, reduction="sum")
+                grad, = torch.autograd.grad(loss, x)
+                x = torch.min(torch.max(x.detach() + size * grad.sign(), clean - eps), clean + eps).clamp(0, 1)
+                new = fooled(x, y) & ~found
+                best[todo[new]], found = x[new], found | new
+            best[todo[~found]] = x[~found]
+            done[todo[found]] = True
+        return best
+
+    return attack
