@@ -20,7 +20,7 @@ The training is the original's: WGAN-GP, batch 50, 5 critic steps per generator 
 Adam 1e-4 (0.5, 0.9), on all 60 000 training images.
 
 Default architecture, measured: one WGAN-GP generator step (5 critic steps, batch 50) on this project's
-2-core AMD EPYC at nice 19, one torch thread, while a pipeline run kept both cores busy (2026-11-28):
+2-core AMD EPYC at nice 19, one torch thread, while a pipeline run kept both cores busy (2026-11-29):
 the DCGAN of width 32 0.29 s (~12 500 generator steps per hour), width 64 0.65 s, the original networks
 (width 64) 2.7 s (~1 300 per hour); with 2 threads each was about 2x slower still (the cores were busy).
 So dcgan at width 32 gets furthest per hour. Scoring 50 + 50 images at L 200, R 10 takes about 1 minute
