@@ -242,6 +242,11 @@ def cost_markdown(seconds: dict[str, dict[str, float]]) -> str:
                         for r, row in seconds.items()])
 
 
+def _p(p_value: float, equals: str = "") -> str:
+    """A p-value as stored (rounded to 4 decimals): one that rounded to 0 reads "< 0.0001"."""
+    return "< 0.0001" if p_value == 0 else f"{equals}{p_value:.3g}"
+
+
 def _detectable(test: dict) -> str:
     difference = test.get("detectable_difference")
     return "none at this size" if difference is None else f"{difference:.1f} points"
@@ -258,7 +263,7 @@ def paired_markdown(adaptive: dict) -> str:
             for rule, test in by_rule.items():
                 verdict = "differ (p < 0.05)" if test["p_value"] < 0.05 else "no significant difference"
                 rows.append([f"{first} vs {second}", rules.get(rule, rule), test["images"], test["only_first"],
-                             test["only_second"], f"{test['p_value']:.3g}", verdict, _detectable(test)])
+                             test["only_second"], _p(test["p_value"]), verdict, _detectable(test)])
     return markdown_table(["Defences", "Scoring", "Images", "Robust only with the first", "Robust only with the second",
                            "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
 
@@ -300,12 +305,12 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
         first, second = (DEFENCE_NAMES.get(d, d) for d in pair.split("_vs_"))
         test = by_rule["worst"]
         if test["p_value"] >= 0.05:
-            finding = (f"no significant difference (McNemar p = {test['p_value']:.3g}; {test['only_first']} images "
+            finding = (f"no significant difference (McNemar p = {_p(test['p_value'])}; {test['only_first']} images "
                        f"robust only with {first}, {test['only_second']} only with {second}; detectable difference "
                        f"{_detectable(test)})")
         else:
             better = first if test["only_first"] > test["only_second"] else second
-            finding = f"{better} is more robust (McNemar p = {test['p_value']:.3g})"
+            finding = f"{better} is more robust (McNemar p {_p(test['p_value'], '= ')})"
         lines.append(f"- {first} against {second}, worst case over draws, {test['images']} images: {finding}.")
     words = {1: "weaker", -1: "stronger", 0: "within the intervals"}
     compared = []

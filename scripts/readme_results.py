@@ -87,7 +87,8 @@ def main():
         cfg, adv = training[name], training[name].get("adversarial")
         text = "one-cycle SGD" if cfg.get("schedule") == "onecycle" else f"SGD at lr {cfg['lr']}"
         if adv:
-            steps = f" ({adv['steps']} steps of {adv['step']})" if "steps" in adv else ""
+            steps = "" if "steps" not in adv else (f" (one step of {adv['step']} from a random start: FGSM-RS)"
+                                                    if adv["steps"] == 1 else f" ({adv['steps']} steps of {adv['step']})")
             text += f", {adv['attack'].upper()} ε {adv['eps']}{steps} adversarial training"
         return text
 
