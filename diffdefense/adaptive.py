@@ -76,11 +76,6 @@ def evaluation_images(images: torch.Tensor, labels: torch.Tensor, count: int, se
     return images[order], labels[order]
 
 
-def robust_correct(correct: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Per point, whether every attack in `correct` (name -> bool per point) leaves it correct."""
-    return torch.stack([c.bool() for c in correct.values()]).all(0)
-
-
 RULES = ("one", "worst", "majority")  # ways of scoring a randomised defence over its draws
 
 

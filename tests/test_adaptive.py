@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffdefense.adaptive import eot_pgd, evaluation_images, robust_correct, robust_over_draws
+from diffdefense.adaptive import eot_pgd, evaluation_images, robust_over_draws
 from diffdefense.attacks.binarize_pgd import step_sizes
 from diffdefense.data import subset
 from diffdefense.attacks import build_attack
@@ -197,11 +197,6 @@ def test_mcnemar_counts_the_discordant_images_and_tests_their_split():
     assert (result["both"], result["only_first"], result["only_second"]) == (3, 10, 0)
     assert result["p_value"] == pytest.approx(2 * 0.5 ** 10, abs=1e-4)  # exact two-sided binomial
     assert mcnemar(first, first)["p_value"] == 1.0
-
-
-def test_robust_accuracy_is_the_worst_case_per_point():
-    correct = {"a": torch.tensor([1, 1, 0, 1]), "b": torch.tensor([1, 0, 1, 1])}
-    assert robust_correct(correct).tolist() == [True, False, False, True]
 
 
 @pytest.mark.parametrize("make", [NoDefence, Binarize, lambda: None])
