@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+
+import yaml
 
 from . import paper
 from .statistics import outside
@@ -365,6 +369,41 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
                      "faces the one-draw number from an attacker who queries once, and the every-draw number "
                      "from one who may retry.")
     return "\n".join(lines)
+
+
+def _leaves(params: dict, prefix: str = "") -> dict:
+    """Nested params flattened to dotted keys."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out |= _leaves(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def params_differences(ours: dict, theirs: dict) -> dict[str, tuple]:
+    """{dotted key: (our value, their value)} for every param that differs between two params files
+    ("absent" where one has no such key)."""
+    a, b = _leaves(ours), _leaves(theirs)
+    return {key: (a.get(key, "absent"), b.get(key, "absent"))
+            for key in sorted(a.keys() | b.keys()) if a.get(key, "absent") != b.get(key, "absent")}
+
+
+def larger_adaptive_run(results: Path, params: dict) -> tuple[Path, dict, dict] | None:
+    """The committed adaptive evaluation of this run's setting on more surrogate-tier images, if any:
+    (its folder under `results`, its metrics/adaptive.json, its params differences from `params`), the one
+    with the most images among the folders whose params.yaml differs from `params` only in adaptive.images
+    and in params added after it ran (absent there: that run took the library's default)."""
+    found = []
+    for path in sorted(Path(results).glob("*/metrics/adaptive.json")):
+        folder = path.parent.parent
+        differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
+        adaptive = json.loads(path.read_text())
+        if (all(key == "adaptive.images" or theirs == "absent" for key, (_, theirs) in differences.items())
+                and adaptive["large"]["images"] > params["adaptive"]["images"]):
+            found.append((folder, adaptive, differences))
+    return max(found, key=lambda run: run[1]["large"]["images"], default=None)
 
 
 def boundary_markdown(boundary: dict, threshold: float = 5.0) -> tuple[str, list[str]]:

@@ -1,6 +1,8 @@
-"""Rewrite the README's "## Results" section from a finished default run: its metrics (RUN/metrics) and its
-timestamped `dvc repro` log (per-stage times by scripts/stage_times.py). From the project root, in the venv:
-    python scripts/readme_results.py RUN LOG [--note "what shared the CPU"]"""
+"""Rewrite the README's "## Results" section from a finished default run: its metrics (RUN/metrics), its
+timestamped `dvc repro` logs (per-stage times by scripts/stage_times.py; where a stage ran in more than one,
+the last log's time counts) and, for the verdict, the committed adaptive run on more images
+(results/, diffdefense.report.larger_adaptive_run) where there is one. From the project root, in the venv:
+    python scripts/readme_results.py RUN LOG [LOG ...] [--note "what shared the CPU"]"""
 
 import argparse
 import json
@@ -48,7 +50,7 @@ def verdict_table(adaptive: dict) -> str:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("run", type=Path, help="the run's checkout (its metrics/ are read)")
-    parser.add_argument("log", type=Path, help="the run's timestamped dvc repro log")
+    parser.add_argument("logs", type=Path, nargs="+", help="the run's timestamped dvc repro logs, in order")
     parser.add_argument("--note", default="", help="appended to the time line (what else used the CPU)")
     parser.add_argument("--machine", default="a 2-core CPU", help="the machine, e.g. lscpu's model name and flags")
     args = parser.parse_args()
@@ -63,7 +65,7 @@ def main():
            if (args.run / "metrics" / f"train_classifier_{n}").exists()}
     ddpm, gan = metrics("train_ddpm/metrics.json"), metrics("train_gan/metrics.json")
     # whole seconds, as scripts/stage_times.py writes them
-    sec = {stage: float(round(s)) for stage, s in stage_times(args.log.read_text().splitlines())}
+    sec = {stage: float(round(s)) for log in args.logs for stage, s in stage_times(log.read_text().splitlines())}
 
     def mins(keys):
         return f"{sum(sec.get(k, 0) for k in keys) / 60:.1f} min"
@@ -81,6 +83,8 @@ def main():
                                          for cell in by_box.values()]  # each {defence: summary} of Table 1
     defended_images = sum(cell["diffdefense"]["images"] for cell in cells)
     params = yaml.safe_load((args.run / "params.yaml").read_text())
+    larger = report.larger_adaptive_run(ROOT / "results", params)
+    verdict = larger[1] if larger else ad
     training = params["train_classifier"]
 
     def recipe(name):
@@ -124,12 +128,15 @@ def main():
         "generated verdict). Cells read `ours [95 % Wilson interval] (paper)`; ✗ marks a paper number outside our "
         "interval; only those are differences.", "",
         "### Does DiffDefense hold against an attacker who knows it?", "",
-        verdict_table(ad), "",
+        verdict_table(verdict), "",
+        *([f"From the same stage run on {verdict['large']['images']} images, committed under "
+           f"[`{larger[0].relative_to(ROOT)}/`]({larger[0].relative_to(ROOT)}/SOURCE.md) (the default run scores "
+           f"{ad['large']['images']}: its tables are in the report)."] if larger else []),
         "Surrogates run on each row's bare classifier with no defence call (PGD, and PGD through a relaxation of "
         "thresholding at 0.5); the subset adds BPDA+EOT PGD "
         f"({ad['attack']['steps']} steps, {ad['attack']['eot_samples']} EOT samples) and the full gradient through "
         "the defence. Generated verdict:", "",
-        *[line for line in report.verdict_markdown(t2, ad, sum(dd.values()) / len(dd), abl).splitlines()
+        *[line for line in report.verdict_markdown(t2, verdict, sum(dd.values()) / len(dd), abl).splitlines()
           if "Adaptive" in line or "Pick" in line or "surrogates strong" in line or "against binarize" in line], "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
         "### Table 2: unseen attacks and robust training, %", "", report.table2_markdown(t2), "",

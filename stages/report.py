@@ -27,6 +27,26 @@ def _mean(per_set: dict | None) -> float | None:
     return sum(per_set.values()) / len(per_set) if per_set else None
 
 
+def larger_run_sections(larger: tuple[Path, dict, dict]) -> list[str]:
+    """The adaptive evaluation's tables from a committed run of the same setting on more images."""
+    folder, big, differences = larger
+    draws, timing = big["evaluation_draws"], folder / "metrics/timing/adaptive.json"
+    return [
+        f"### The same evaluation on {big['large']['images']} images (`{folder}/`)",
+        f"One run of this stage at `adaptive.images` {big['large']['images']}, committed with its command, "
+        f"machine and time (`{folder}/SOURCE.md`). Its params differ from this run's in: "
+        + "; ".join(f"`{key}` {ours} here, {theirs} there" for key, (ours, theirs) in differences.items())
+        + ". The verdict below is drawn from it.",
+        f"Surrogate attacks, {big['large']['images']} images:",
+        report.adaptive_markdown(big["large"], draws),
+        f"Every attack, through the defence too, {big['subset']['images']} images:",
+        report.adaptive_markdown(big["subset"], draws),
+        *([report.cost_markdown(json.loads(timing.read_text())["seconds_per_image"])] if timing.exists() else []),
+        "Paired tests (exact McNemar, detectable difference at 80 % power):",
+        report.paired_markdown(big),
+    ]
+
+
 def main():
     params = load_params()
     table1, table2, table3 = read("table1.json"), read("table2.json"), read("table3.json")
@@ -43,6 +63,8 @@ def main():
     boundary, fragile = report.boundary_markdown(table1["boundary"])
     others = {path.parent.parent.name: json.loads(path.read_text())
               for path in sorted(RESULTS.glob("*/metrics/table1.json")) if path.parent.parent.name != dataset}
+    larger = report.larger_adaptive_run(RESULTS, params)
+    verdict_adaptive = larger[1] if larger else adaptive
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
                                          "ablation", "adaptive") if key in params}
 
@@ -110,10 +132,12 @@ def main():
         "the last column is the smallest difference the test would find with 80 % power at that number of "
         "images and discordant images (Connor, 1987), so \"no difference\" has a size.",
         report.paired_markdown(adaptive),
+        *(larger_run_sections(larger) if larger else []),
         "## Verdict",
         "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
-        "test finds it.",
-        report.verdict_markdown(table2, adaptive, _mean(seconds.get("diffdefense")), ablation),
+        "test finds it."
+        + (f" The adaptive lines come from the {verdict_adaptive['large']['images']}-image run." if larger else ""),
+        report.verdict_markdown(table2, verdict_adaptive, _mean(seconds.get("diffdefense")), ablation),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",

@@ -1,6 +1,9 @@
 """The report's tables, the ablation sweep and the figures, on hand-made inputs."""
 
+import json
+
 import torch
+import yaml
 
 from diffdefense import report
 from diffdefense.ablation import sweep
@@ -263,3 +266,25 @@ def test_image_grid_writes_a_png(tmp_path):
     image_grid({"clean": torch.rand(3, 1, 28, 28), "attacked": torch.rand(2, 1, 28, 28)}, path, "title",
                {"clean": [1, 2, 3], "attacked": [1, 0]}, [1, 2, 3])
     assert path.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob(".*"))
+
+
+def test_the_verdict_reads_a_larger_run_only_of_the_same_setting(tmp_path):
+    params = {"data": {"dataset": "MNIST"}, "adaptive": {"images": 300, "draws": 3},
+              "defend": {"diffdefense": {"L": 4, "precision": "auto"}}}
+
+    def commit(name, images, L=4, dataset="MNIST"):  # a results/<name>/ folder that predates `precision`
+        folder = tmp_path / name
+        (folder / "metrics").mkdir(parents=True)
+        theirs = {"data": {"dataset": dataset}, "adaptive": {"images": images, "draws": 3},
+                  "defend": {"diffdefense": {"L": L}}}
+        (folder / "params.yaml").write_text(yaml.safe_dump(theirs))
+        (folder / "metrics/adaptive.json").write_text(json.dumps({"large": {"images": images}}))
+
+    assert report.larger_adaptive_run(tmp_path, params) is None
+    commit("bigger", 1000)
+    commit("other-setting", 2000, L=5)
+    commit("other-dataset", 2000, dataset="KMNIST")
+    commit("smaller", 100)
+    folder, adaptive, differences = report.larger_adaptive_run(tmp_path, params)
+    assert folder.name == "bigger" and adaptive["large"]["images"] == 1000
+    assert differences == {"adaptive.images": (300, 1000), "defend.diffdefense.precision": ("auto", "absent")}

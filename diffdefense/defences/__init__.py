@@ -32,9 +32,11 @@ DEFENCES: dict[str, type[Defence]] = {
 WEIGHTS: dict[str, tuple[str, ...]] = {name: cls.weights for name, cls in DEFENCES.items()}
 
 # Settings a params section defend.<name> may leave out: DiffDefense's ablations (ablation.variants), whose
-# defaults are the method itself. Any other setting left out is an error, not the library's default.
+# defaults are the method itself, and the frozen U-Net's precision (default fp32). Any other setting left
+# out is an error, not the library's default.
 OPTIONAL_SETTINGS: dict[str, tuple[str, ...]] = {
-    "diffdefense": ("denoiser", "output", "code_beta_start", "code_beta_end"),
+    "diffdefense": ("denoiser", "output", "code_beta_start", "code_beta_end", "precision"),
+    "diffpure": ("precision",),
 }
 
 

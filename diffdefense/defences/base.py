@@ -65,7 +65,8 @@ class Defence:
     @property
     def device(self) -> torch.device:
         """Where the network is, and so where purification runs (the CPU for a defence without one)."""
-        return next(self.network.parameters()).device if self.network is not None else torch.device("cpu")
+        weight = next(self.network.parameters(), None) if self.network is not None else None
+        return weight.device if weight is not None else torch.device("cpu")
 
     @property
     def image_shape(self) -> tuple[int, ...] | None:

@@ -8,6 +8,8 @@ Two variants of the reverse process:
   Adam(0.5, 0.999) with lr 0.02 at the first step and lr_restart * decay**(i / ceil(0.8 L)) after.
 - "paper" (Eq. 2 and Algorithm 1): ancestral DDPM steps T*..1 of the trained schedule, the
   gradient flows through the U-Net, plain gradient descent with eta_i = eta_{i-1} decay**(1/ceil(0.8 L)).
+`precision` ("auto", "fp32", "bf16"; diffdefense.precision) is the code variant's frozen U-Net's float type;
+the paper variant and full-gradient attacks, which differentiate through the U-Net, run it in fp32.
 `denoiser="none"` replaces the U-Net's noise prediction by zeros in either (an ablation: how much of the
 robustness the diffusion model itself gives).
 """
@@ -22,6 +24,7 @@ import torch
 from ..diffusion import LinearSchedule
 from ..errors import check_int_range, check_one_of, check_positive
 from ..models import load_ddpm
+from ..precision import FrozenForward, resolve_precision
 from .base import Defence
 
 VARIANTS = ("code", "paper")
@@ -51,7 +54,8 @@ class DiffDefense(Defence):
     """Algorithm 1 as a defence: `defence(images)` returns the best of R reconstructions per image and its MSE.
 
     L: optimisation steps on z_T; R: random starts per image; t_star: reverse-process steps (T*);
-    lr, lr_restart, decay: the step-size schedule (see the module docstring); seed: per-image noise seeds;
+    lr, lr_restart, decay: the step-size schedule (see the module docstring); precision: the frozen U-Net's
+    float type ("auto": bf16 where the hardware has units for it); seed: per-image noise seeds;
     batch_size: images reconstructed together (bounds peak memory). The defaults are the pipeline's."""
 
     differentiable = True
@@ -62,7 +66,7 @@ class DiffDefense(Defence):
     def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, *, variant: str = "code",
                  L: int = 4, R: int = 5, t_star: int = 15, lr: float = 0.02, lr_restart: float = 25.0,
                  decay: float = 0.1, code_beta_start: float = 1e-4, code_beta_end: float = 0.02,
-                 denoiser: str = "unet", output: str = "sigmoid", **common):
+                 denoiser: str = "unet", output: str = "sigmoid", precision: str = "fp32", **common):
         check_one_of("variant", variant, VARIANTS)
         check_one_of("denoiser", denoiser, DENOISERS)
         check_one_of("output", output, OUTPUTS)
@@ -77,6 +81,7 @@ class DiffDefense(Defence):
         self.variant, self.L, self.R, self.t_star = variant, L, R, t_star
         self.lr, self.lr_restart, self.decay = lr, lr_restart, decay
         self.denoiser, self.output = denoiser, output
+        self.frozen = FrozenForward(self.network, resolve_precision("precision", precision, self.device))
         self.schedule = (LinearSchedule(t_star, code_beta_start, code_beta_end) if variant == "code"
                          else trained_schedule)
 
@@ -135,8 +140,7 @@ class DiffDefense(Defence):
             if self.variant == "paper":
                 z = self.schedule.ancestral_step(z, self.predict_noise(z, t), k, noise)
             elif shadow is None:
-                with torch.inference_mode():
-                    eps = self.predict_noise(z.detach(), t)
+                eps = self.frozen(z.detach(), t) if self.denoiser == "unet" else torch.zeros_like(z)
                 z = self.schedule.ddim_step(z, eps, k, noise)
             else:
                 eps = self.predict_noise(shadow, t)

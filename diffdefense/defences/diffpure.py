@@ -1,7 +1,8 @@
 """DiffPure-style purification (Nie et al., 2022) with the pipeline's DDPM: diffuse the input forward to
 step t* with fresh noise, then run the ancestral reverse process back to step 0. No optimisation: one
 reverse chain of t* U-Net calls per image, which shows how much robustness the diffusion model gives on
-its own, without DiffDefense's search over z_T."""
+its own, without DiffDefense's search over z_T. `precision` is the U-Net's float type when nothing
+differentiates the chain (diffdefense.precision); a full-gradient attack runs it in fp32."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import torch
 from ..diffusion import LinearSchedule
 from ..errors import check_int_range
 from ..models import load_ddpm
+from ..precision import FrozenForward, resolve_precision
 from .base import Defence, reconstruction_error
 
 
 class DiffPure(Defence):
     """DiffPure-style purification as a defence. t_star: diffusion steps (forward, then back);
+    precision: the U-Net's float type ("auto": bf16 where the hardware has units for it);
     seed: per-image noise seeds; batch_size: images per U-Net call."""
 
     differentiable = True
@@ -24,10 +27,11 @@ class DiffPure(Defence):
     weights = ("ddpm.safetensors",)
     networks = ("unet", "schedule")
 
-    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, **common):
+    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, precision: str = "fp32", **common):
         check_int_range("t_star", t_star, 1, schedule.num_steps)
         super().__init__(unet, **common)
         self.schedule, self.t_star = schedule, t_star
+        self.frozen = FrozenForward(self.network, resolve_precision("precision", precision, self.device))
 
     @classmethod
     def load(cls, models_dir: Path, device: torch.device, **settings) -> "DiffPure":
@@ -43,10 +47,11 @@ class DiffPure(Defence):
         def draw():
             return torch.stack([torch.randn(x.shape[1:], generator=g, device=self.device) for g in gens])
 
+        unet = self.network if keep_graph else self.frozen
         with torch.set_grad_enabled(keep_graph):
             last = self.t_star - 1
             z = self.schedule.q_sample(x, torch.full((len(x),), last, device=self.device), draw())
             for k in reversed(range(self.t_star)):
-                z = self.schedule.ancestral_step(z, self.network(z, torch.tensor(k, device=self.device)), k, draw())
+                z = self.schedule.ancestral_step(z, unet(z, torch.tensor(k, device=self.device)), k, draw())
             out = z.clamp(0, 1)
             return out, reconstruction_error(out, x)

@@ -1,0 +1,90 @@
+"""The float type a frozen network's forward passes run in: fp32, or bf16 where the hardware has units for it.
+
+Only forward passes that no gradient goes through may drop to bf16 (DiffDefense's frozen U-Net in the
+"code" variant, DiffPure's reverse chain when nothing differentiates it): the "paper" variant and the
+full-gradient attacks differentiate through the U-Net and stay fp32. "auto" picks bf16 where it pays:
+a CUDA device with bf16 support, or a CPU with AMX (`amx_bf16`), where oneDNN runs bf16 convolutions on
+the matrix units. A CPU with only `avx512_bf16` measured no faster in bf16 than in fp32 (docs/performance.md),
+and one with neither emulates it, so "auto" stays fp32 there and an explicit "bf16" says so on stderr.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from .errors import check_one_of
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none: not Linux)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return frozenset()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def has_fast_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 convolutions faster than fp32: a CUDA device with bf16 support, or a
+    CPU with AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return "amx_bf16" in cpu_flags()
+
+
+def resolve_precision(name: str, requested: str, device: torch.device) -> torch.dtype:
+    """torch.float32 or torch.bfloat16 for the param `name` ("auto", "fp32" or "bf16") on `device`."""
+    check_one_of(name, requested, PRECISIONS)
+    if requested == "auto":
+        return torch.bfloat16 if has_fast_bf16(device) else torch.float32
+    if requested == "bf16" and not has_fast_bf16(device):
+        print(f"warning: {name}=bf16 on a {device.type} without bf16 matrix units (no amx_bf16): correct, "
+              "but no faster than fp32 (use auto to pick the faster)", file=sys.stderr)
+    return torch.bfloat16 if requested == "bf16" else torch.float32
+
+
+class FullPrecision(torch.nn.Module):
+    """`layer` run in fp32 inside an autocast region."""
+
+    def __init__(self, layer: torch.nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.layer(x.float())
+
+
+# Layers that stay fp32 under bf16: the U-Net's 1x1 input conv, whose output is nearly constant (on MNIST
+# at T* 15: std ~1e-3 around ~0.6). bf16's 8-bit mantissa rounds it by more than it varies and the
+# LayerNorm after it amplifies that, leaving the predicted noise as far from fp32's as it is large; in fp32
+# (a 1-channel 1x1 conv, nothing to save) the difference drops below 1 %.
+FP32_LAYERS = ("pad_in",)
+
+
+class FrozenForward:
+    """`network`'s forward pass with no gradient, in `dtype`, returning fp32. In bf16 it runs under
+    autocast (which keeps normalisations in fp32) a copy of the network whose FP32_LAYERS stay fp32."""
+
+    def __init__(self, network: torch.nn.Module, dtype: torch.dtype):
+        self.network, self.dtype = network, dtype
+        if dtype != torch.float32:
+            self.network = copy.deepcopy(network)
+            for name in FP32_LAYERS:
+                if hasattr(self.network, name):
+                    setattr(self.network, name, FullPrecision(getattr(self.network, name)))
+
+    def __call__(self, x: torch.Tensor, *rest) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.bfloat16,
+                                                    enabled=self.dtype == torch.bfloat16):
+            return self.network(x, *rest).float()
