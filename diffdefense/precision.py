@@ -61,6 +61,7 @@ class FullPrecision(torch.nn.Module):
         self.layer = layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer applied to `x` in fp32, whatever autocast region it is called in."""
         with torch.autocast(x.device.type, enabled=False):
             return self.layer(x.float())
 
