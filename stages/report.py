@@ -36,7 +36,8 @@ def larger_run_sections(larger: tuple[Path, dict, dict]) -> list[str]:
         f"One run of this stage at `adaptive.images` {big['large']['images']}, committed with its command, "
         f"machine and time (`{folder}/SOURCE.md`). Its params differ from this run's in: "
         + "; ".join(f"`{key}` {ours} here, {theirs} there" for key, (ours, theirs) in differences.items())
-        + ". The verdict below is drawn from it.",
+        + ". The verdict below is drawn from it. Its seconds per image are as measured there, with whatever "
+        "shared that machine (SOURCE.md says).",
         f"Surrogate attacks, {big['large']['images']} images:",
         report.adaptive_markdown(big["large"], draws),
         f"Every attack, through the defence too, {big['subset']['images']} images:",
