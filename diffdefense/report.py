@@ -315,7 +315,11 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
         else:
             better = first if test["only_first"] > test["only_second"] else second
             finding = f"{better} is more robust (McNemar p {_p(test['p_value'], '= ')})"
-        lines.append(f"- {first} against {second}, worst case over draws, {test['images']} images: {finding}.")
+        others = "; ".join(f"{rule}: {t['only_first']} against {t['only_second']} images, p {_p(t['p_value'], '= ')}"
+                           for rule, t in (("one draw", by_rule.get("one")), ("majority of draws", by_rule.get("majority")))
+                           if t is not None)
+        lines.append(f"- {first} against {second}, worst case over draws, {test['images']} images: {finding}"
+                     + (f" (robust only with {first} against only with {second}, {others})" if others else "") + ".")
     words = {1: "weaker", -1: "stronger", 0: "within the intervals"}
     compared = []
     for d, row in subset["defences"].items():

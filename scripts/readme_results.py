@@ -131,7 +131,7 @@ def main():
         verdict_table(verdict), "",
         *([f"From the same stage run on {verdict['large']['images']} images, committed under "
            f"[`{larger[0].relative_to(ROOT)}/`]({larger[0].relative_to(ROOT)}/SOURCE.md) (the default run scores "
-           f"{ad['large']['images']}: its tables are in the report)."] if larger else []),
+           f"{ad['large']['images']}: its tables are in the report).", ""] if larger else []),
         "Surrogates run on each row's bare classifier with no defence call (PGD, and PGD through a relaxation of "
         "thresholding at 0.5); the subset adds BPDA+EOT PGD "
         f"({ad['attack']['steps']} steps, {ad['attack']['eot_samples']} EOT samples) and the full gradient through "
