@@ -8,8 +8,8 @@ from one run. Run after `dvc repro` (it reads models/, data/sets/ and data/defen
     python benchmarks/precision.py                               # every set, all its images
     python benchmarks/precision.py --images 50 --sets clean pgd-white --out results/precision-bf16
 
-The other settings are params.yaml's defend.diffdefense. A CPU without AMX runs bf16 correctly but no
-faster (diffdefense.precision): time it where `lscpu` lists amx_bf16.
+The other settings are params.yaml's defend.diffdefense. A CPU without bf16 units (no avx512_bf16 or
+amx_bf16 in `lscpu`) emulates bf16 (diffdefense.precision): correct there, but slower.
 """
 
 import argparse

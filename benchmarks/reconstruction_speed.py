@@ -8,7 +8,7 @@ images/s, the speed ratio, peak memory, agreement, and a FLOP-bound estimate for
     python benchmarks/reconstruction_speed.py --L 5 --R 1      # a Table 3 setting
     python benchmarks/reconstruction_speed.py --images 1000 --batch-size 1000 --loop-images 50 \
         --precision fp32 tf32 bf16                             # on a GPU
-    python benchmarks/reconstruction_speed.py --images 80 --loop-images 10 --precision fp32 bf16  # CPU with AMX
+    python benchmarks/reconstruction_speed.py --images 80 --loop-images 10 --precision fp32 bf16  # CPU with bf16 units
 Uses models/ddpm.safetensors and data/sets/clean.safetensors when present (after `dvc repro`),
 otherwise an untrained U-Net and random binary images (timing is the same; agreement still checked).
 """

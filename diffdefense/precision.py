@@ -34,7 +34,7 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def has_fast_bf16(device: torch.device) -> bool:
+def has_bf16_units(device: torch.device) -> bool:
     """Whether `device` has bf16 units: a CUDA device with bf16 support, or a CPU with AVX512-BF16 or AMX."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -45,8 +45,8 @@ def resolve_precision(name: str, requested: str, device: torch.device) -> torch.
     """torch.float32 or torch.bfloat16 for the param `name` ("auto", "fp32" or "bf16") on `device`."""
     check_one_of(name, requested, PRECISIONS)
     if requested == "auto":
-        return torch.bfloat16 if has_fast_bf16(device) else torch.float32
-    if requested == "bf16" and not has_fast_bf16(device):
+        return torch.bfloat16 if has_bf16_units(device) else torch.float32
+    if requested == "bf16" and not has_bf16_units(device):
         print(f"warning: {name}=bf16 on a {device.type} without bf16 units (no avx512_bf16 or amx_bf16): "
               "emulated, correct but slower than fp32 (auto picks fp32 here)", file=sys.stderr)
     return torch.bfloat16 if requested == "bf16" else torch.float32

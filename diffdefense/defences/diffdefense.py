@@ -140,7 +140,7 @@ class DiffDefense(Defence):
             if self.variant == "paper":
                 z = self.schedule.ancestral_step(z, self.predict_noise(z, t), k, noise)
             elif shadow is None:
-                eps = self.frozen(z.detach(), t) if self.denoiser == "unet" else torch.zeros_like(z)
+                eps = self.predict_noise(z.detach(), t, self.frozen)
                 z = self.schedule.ddim_step(z, eps, k, noise)
             else:
                 eps = self.predict_noise(shadow, t)
@@ -150,7 +150,8 @@ class DiffDefense(Defence):
             return z
         return torch.sigmoid(z) if self.output == "sigmoid" else z.clamp(0, 1)
 
-    def predict_noise(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The U-Net's noise prediction, or zeros for the `denoiser="none"` ablation (which keeps the
-        reverse process's scaling and fresh noise but removes everything the diffusion model learnt)."""
-        return self.network(x, t) if self.denoiser == "unet" else torch.zeros_like(x)
+    def predict_noise(self, x: torch.Tensor, t: torch.Tensor, unet=None) -> torch.Tensor:
+        """The noise prediction of `unet` (default: the U-Net itself, differentiable), or zeros for the
+        `denoiser="none"` ablation (which keeps the reverse process's scaling and fresh noise but removes
+        everything the diffusion model learnt)."""
+        return (self.network if unet is None else unet)(x, t) if self.denoiser == "unet" else torch.zeros_like(x)

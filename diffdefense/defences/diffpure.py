@@ -27,7 +27,8 @@ class DiffPure(Defence):
     weights = ("ddpm.safetensors",)
     networks = ("unet", "schedule")
 
-    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, precision: str = "fp32", **common):
+    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, precision: str = "fp32",
+                 **common):
         check_int_range("t_star", t_star, 1, schedule.num_steps)
         super().__init__(unet, **common)
         self.schedule, self.t_star = schedule, t_star
