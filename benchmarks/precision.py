@@ -1,9 +1,9 @@
 """bf16 against fp32 for DiffDefense on the pipeline's own sets, to choose defend.diffdefense.precision.
 
 For every set DiffDefense defends: accuracy of A on the set purified in fp32 and in bf16 (the same images,
-the same per-image seeds), the exact McNemar test of the pair, how far the fp32 output is from the
-pipeline's data/defended/ (0 when this machine reproduces it), and seconds per image of each precision,
-from one run. Run after `dvc repro` (it reads models/, data/sets/ and data/defended/):
+the same per-image seeds), the exact McNemar test of the pair, how far the output in the precision the
+params resolve to is from the pipeline's data/defended/ (0 when this machine reproduces it), and seconds
+per image of each precision, from one run. Run after `dvc repro` (it reads models/, data/sets/ and data/defended/):
 
     python benchmarks/precision.py                               # every set, all its images
     python benchmarks/precision.py --images 50 --sets clean pgd-white --out results/precision-bf16
@@ -27,14 +27,11 @@ from diffdefense.evaluation import correct
 from diffdefense.io import load_tensors
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, DEFENDED_DIR, MODELS_DIR, SETS_DIR, defended_sets
-from diffdefense.precision import cpu_flags
-from diffdefense.statistics import mcnemar, summarise
+from diffdefense.precision import cpu_flags, resolve_precision
+from diffdefense.report import cell
+from diffdefense.statistics import paired_by_set
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def cell(summary: dict) -> str:
-    return f"{summary['accuracy']:.1f} [{summary['ci_low']:.1f}, {summary['ci_high']:.1f}]"
 
 
 def main():
@@ -62,20 +59,18 @@ def main():
         correct_by[precision] = {name: correct(classifier, outputs[precision][name], inputs[name]["labels"])
                                  for name in names}
 
-    rows = []
-    for name in names + ["all sets"]:
-        pick = (lambda p: correct_by[p][name]) if name != "all sets" else \
-            (lambda p: torch.cat([correct_by[p][n] for n in names]))
-        fp32, bf16 = pick("fp32"), pick("bf16")
-        test = mcnemar(fp32, bf16)
-        row = {"set": name, "images": len(fp32), "fp32": cell(summarise(fp32)), "bf16": cell(summarise(bf16)),
-               "only_fp32": test["only_first"], "only_bf16": test["only_second"], "p_value": test["p_value"],
-               "detectable_difference": test["detectable_difference"]}
-        if name != "all sets":
-            pipeline = load_tensors(DEFENDED_DIR / "diffdefense" / f"{name}.safetensors")[0]["images"][:len(fp32)]
-            row["fp32_vs_pipeline_max_diff"] = float((outputs["fp32"][name] - pipeline).abs().max())
+    # the precision the pipeline's own data/defended/ was made in, which this run should reproduce
+    ran = {torch.float32: "fp32", torch.bfloat16: "bf16"}[resolve_precision(
+        "defend.diffdefense.precision", section(params, "defend", "diffdefense")["precision"], device)]
+    rows = paired_by_set({n: correct_by["fp32"][n] for n in names}, {n: correct_by["bf16"][n] for n in names},
+                         labels=PRECISIONS)
+    for row in rows:
+        row.update({p: cell(row[p]) for p in PRECISIONS})
+        if row["set"] != "all sets":
+            name = row["set"]
+            pipeline = load_tensors(DEFENDED_DIR / "diffdefense" / f"{name}.safetensors")[0]["images"]
+            row[f"{ran}_vs_pipeline_max_diff"] = float((outputs[ran][name] - pipeline[:row["images"]]).abs().max())
             row["bf16_vs_fp32_mean_diff"] = float((outputs["bf16"][name] - outputs["fp32"][name]).abs().mean())
-        rows.append(row)
     table = pd.DataFrame(rows)
     images = sum(len(t["labels"]) for t in inputs.values())
     flags = sorted(f for f in cpu_flags() if "bf16" in f or f.startswith("amx"))
