@@ -29,7 +29,7 @@ from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, DEFENDED_DIR, MODELS_DIR, SETS_DIR, defended_sets
 from diffdefense.precision import cpu_flags, resolve_precision
 from diffdefense.report import cell
-from diffdefense.statistics import paired_by_set
+from diffdefense.run_comparison import paired_by_set
 
 PRECISIONS = ("fp32", "bf16")
 

@@ -37,20 +37,6 @@ def mcnemar(first: torch.Tensor, second: torch.Tensor) -> dict:
             "detectable_difference": mcnemar_detectable_difference(len(first), discordant)}
 
 
-def paired_by_set(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
-                  labels: tuple[str, str] = ("first", "second")) -> list[dict]:
-    """Per set (the keys of `first`) and over all of them: each side's accuracy with its interval and the
-    exact McNemar test of the pair, from per-image correctness of two runs on the same images."""
-    rows = []
-    for name in [*first, "all sets"]:
-        a, b = ((side[name] if name != "all sets" else torch.cat(list(side.values()))) for side in (first, second))
-        test = mcnemar(a, b)
-        rows.append({"set": name, "images": len(a), labels[0]: summarise(a), labels[1]: summarise(b),
-                     f"only_{labels[0]}": test["only_first"], f"only_{labels[1]}": test["only_second"],
-                     "p_value": test["p_value"], "detectable_difference": test["detectable_difference"]})
-    return rows
-
-
 def mcnemar_detectable_difference(images: int, discordant: int, alpha: float = 0.05,
                                   power: float = 0.8) -> float | None:
     """The smallest difference in accuracy (percentage points) that a McNemar test on `images` paired

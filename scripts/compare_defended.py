@@ -18,7 +18,7 @@ from diffdefense.io import load_tensors
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, DEFENDED_DIR, MODELS_DIR, SETS_DIR
 from diffdefense.report import cell
-from diffdefense.statistics import paired_by_set
+from diffdefense.run_comparison import paired_by_set
 
 
 def main():

@@ -24,7 +24,7 @@ def test_accuracies_are_judged_by_each_others_intervals(tmp_path):
 def test_paired_by_set_counts_each_sets_discordant_images():
     import torch
 
-    from diffdefense.statistics import paired_by_set
+    from diffdefense.run_comparison import paired_by_set
 
     first = {"clean": torch.tensor([1, 1, 1, 0], dtype=torch.bool), "pgd": torch.tensor([1, 0, 0, 0], dtype=torch.bool)}
     second = {"clean": torch.tensor([1, 1, 0, 1], dtype=torch.bool), "pgd": torch.tensor([1, 0, 0, 0], dtype=torch.bool)}
