@@ -3,7 +3,8 @@
 For every set DiffDefense defends: accuracy of A on the set purified in fp32 and in bf16 (the same images,
 the same per-image seeds), the exact McNemar test of the pair, how far the output in the precision the
 params resolve to is from the pipeline's data/defended/ (0 when this machine reproduces it), and seconds
-per image of each precision, from one run. Run after `dvc repro` (it reads models/, data/sets/ and data/defended/):
+per image of each precision, from one run. Run after `dvc repro` (it reads models/, data/sets/ and
+data/defended/):
 
     python benchmarks/precision.py                               # every set, all its images
     python benchmarks/precision.py --images 50 --sets clean pgd-white --out results/precision-bf16
