@@ -63,8 +63,7 @@ def main():
     # the precision the pipeline's own data/defended/ was made in, which this run should reproduce
     ran = {torch.float32: "fp32", torch.bfloat16: "bf16"}[resolve_precision(
         "defend.diffdefense.precision", section(params, "defend", "diffdefense")["precision"], device)]
-    rows = paired_by_set({n: correct_by["fp32"][n] for n in names}, {n: correct_by["bf16"][n] for n in names},
-                         labels=PRECISIONS)
+    rows = paired_by_set(correct_by["fp32"], correct_by["bf16"], labels=PRECISIONS)
     for row in rows:
         row.update({p: cell(row[p]) for p in PRECISIONS})
         if row["set"] != "all sets":
