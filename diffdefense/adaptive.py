@@ -24,10 +24,15 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     `model.gradient`. Gradients are taken `batch_size` images at a time, which bounds memory (a full
     gradient through DiffDefense keeps the graph of every U-Net call); under torchrun the batches are
     shared among the processes, with the same result. The step size falls from `step` to `final_step`
-    along a cosine (constant if `final_step` is None). Each restart starts uniformly
-    in the eps-ball; an image keeps the first adversarial example that fools the model under a fresh
-    draw. With `fixed_seed` every draw (attack and final check) uses that seed: the attack on a
-    defence whose seed is fixed and known. Returns adversarial images in [0, 1] within eps of `images`."""
+    along a cosine (constant if `final_step` is None). Each restart starts uniformly in the eps-ball.
+
+    What comes back per image: the first iterate that ends a restart fooling the model under **one** fresh
+    draw of the defence (the success check; a randomised defence may classify it right under other
+    draws, which is why callers score it under fresh draws); for an image never fooled so, the iterate with
+    the highest cross-entropy averaged over its EOT draws (the attack's own objective), across every step
+    and restart, the final iterates included. With `fixed_seed` every draw (attack and check) uses that
+    seed: the attack on a defence whose seed is fixed and known. Returns adversarial images in [0, 1]
+    within eps of `images`."""
     check_positive("eps", eps)
     check_positive("step", step)
     check_int_range("steps", steps, 1)
@@ -38,34 +43,57 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
         check_positive("final_step", final_step)
     sizes = step_sizes(step, step if final_step is None else final_step, steps)
     generator = torch.Generator().manual_seed(seed)
-    best, fooled = images.clone(), torch.zeros(len(images), dtype=torch.bool, device=images.device)
+    best = images.clone()
+    best_loss = torch.full((len(images),), -float("inf"), device=images.device)
+    fooled = torch.zeros(len(images), dtype=torch.bool, device=images.device)
     draw = 0
     desc = f"{'BPDA' if model.gradient == 'bpda' else 'full-gradient'}+EOT PGD"
+
+    def next_seed() -> int:
+        nonlocal draw
+        draw += 1
+        return derived_seed(seed, draw - 1) if fixed_seed is None else fixed_seed
+
+    def eot_loss(x: torch.Tensor, with_gradient: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-image cross-entropy at `x` averaged over `eot_samples` fresh draws, and its gradient."""
+        loss, grad = torch.zeros(len(x)), torch.zeros_like(x) if with_gradient else None
+        for _ in range(eot_samples):
+            model.redraw(next_seed())
+
+            def batch(first: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+                x_in = x[first:first + batch_size].clone().requires_grad_(with_gradient)
+                with torch.set_grad_enabled(with_gradient):
+                    per_image = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="none")
+                if not with_gradient:
+                    return per_image.cpu(), None
+                # zero where the output does not depend on the input (DiffDefense with L = 1 returns
+                # G(z_0) of the best random start: only the non-differentiable choice sees the image)
+                g = torch.autograd.grad(per_image.sum(), x_in, materialize_grads=True)[0]
+                return per_image.detach().cpu(), g.cpu()
+
+            # under torchrun each process takes every N-th batch (diffdefense.sharding)
+            parts = map_chunks(batch, range(0, len(x), batch_size))
+            loss += torch.cat([p[0] for p in parts])
+            if with_gradient:
+                grad += torch.cat([p[1] for p in parts]).to(grad.device)
+        return (loss / eot_samples).to(x.device), grad
+
+    def keep_if_better(x: torch.Tensor, loss: torch.Tensor) -> None:
+        better = ~fooled & (loss > best_loss)
+        best[better], best_loss[better] = x[better], loss[better]
+
     for _ in range(restarts):
         start = (torch.rand(images.shape, generator=generator) * 2 - 1).to(images.device)
         x = (images + start * eps).clamp(0, 1)
         for size in progress(sizes, desc=desc, unit="step", disable=not progress_bar):
-            grad = torch.zeros_like(x)
-            for _ in range(eot_samples):
-                model.redraw(derived_seed(seed, draw) if fixed_seed is None else fixed_seed)
-                draw += 1
-
-                def batch_gradient(first: int) -> torch.Tensor:
-                    x_in = x[first:first + batch_size].clone().requires_grad_(True)
-                    loss = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="sum")
-                    # zero where the output does not depend on the input (DiffDefense with L = 1 returns
-                    # G(z_0) of the best random start: only the non-differentiable choice sees the image)
-                    return torch.autograd.grad(loss, x_in, materialize_grads=True)[0].cpu()
-
-                # under torchrun each process takes every N-th batch (diffdefense.sharding)
-                grad += torch.cat(map_chunks(batch_gradient, range(0, len(x), batch_size))).to(grad.device)
+            loss, grad = eot_loss(x, with_gradient=True)
+            keep_if_better(x, loss)
             x = torch.min(torch.max(x + size * grad.sign(), images - eps), images + eps).clamp(0, 1).detach()
-        model.redraw(derived_seed(seed, draw) if fixed_seed is None else fixed_seed)
-        draw += 1
+        keep_if_better(x, eot_loss(x, with_gradient=False)[0])
+        model.redraw(next_seed())
         with torch.no_grad():
-            success = model(x).argmax(1) != labels
-        new = success & ~fooled
-        best[new], fooled = x[new], fooled | success
+            success = (model(x).argmax(1) != labels) & ~fooled
+        best[success], fooled = x[success], fooled | success
     return best
 
 

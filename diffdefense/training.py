@@ -83,16 +83,26 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
 
 def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, *, epochs: int, lr: float,
-               batch_size: int, seed: int, device: torch.device, on_epoch=None) -> list[dict]:
-    """Adam on the epsilon-prediction loss (Ho et al., 2020); `on_epoch(row)` as in train_classifier."""
+               batch_size: int, seed: int, device: torch.device, on_epoch=None, resume: dict | None = None,
+               on_checkpoint=None) -> list[dict]:
+    """Adam on the epsilon-prediction loss (Ho et al., 2020); `on_epoch(row)` as in train_classifier.
+    `on_checkpoint(state)`, if given, gets after each epoch what continuing needs besides the weights (the
+    epoch, Adam's state, both generators' states); `resume`, such a state with the weights already in `unet`,
+    continues the run after that epoch exactly as if it had never stopped."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device).manual_seed(seed + 1)
     unet.to(device).train()
     images = images.to(device)
     optimiser = torch.optim.Adam(unet.parameters(), lr=lr)
+    first_epoch = 1
+    if resume is not None:
+        optimiser.load_state_dict(resume["optimiser"])
+        generator.set_state(resume["generator"])
+        noise_generator.set_state(resume["noise_generator"])
+        first_epoch = resume["epoch"] + 1
     history = []
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         start, mean = time.perf_counter(), RunningMean()
         bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
         for step, idx in enumerate(bar):
@@ -106,4 +116,23 @@ def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, 
         history.append({"epoch": epoch, "train_loss": mean.value, "seconds": time.perf_counter() - start})
         if on_epoch is not None:
             on_epoch(history[-1])
+        if on_checkpoint is not None:
+            on_checkpoint({"epoch": epoch, "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
+                           "noise_generator": noise_generator.get_state()})
     return history
+
+
+@torch.no_grad()
+def held_out_eps_mse(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, *, seed: int = 0,
+                     batch_size: int = 500) -> float:
+    """The epsilon-prediction MSE on `images` (held out from training) at steps and noise drawn from `seed`:
+    the same draws for every checkpoint, so checkpoints are compared on one sample of the loss."""
+    generator = torch.Generator().manual_seed(seed)
+    was_training = unet.training
+    unet.eval()
+    total = 0.0
+    for first in range(0, len(images), batch_size):
+        batch = images[first:first + batch_size]
+        total += float(schedule.training_loss(unet, batch, generator)) * len(batch)
+    unet.train(was_training)
+    return total / len(images)

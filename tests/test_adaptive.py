@@ -221,3 +221,36 @@ def test_bad_baseline_params_are_named(unet):
         Binarize(1.5)
     with pytest.raises(UsageError, match=r"^t_star=21 is out of range; expected an integer in \[1, 20\]"):
         DiffPure(unet, SCHEDULE, t_star=21)
+
+
+class SeedShift(NoDefence):
+    """A toy randomised defence: adds -0.2 to every pixel under even seeds, nothing under odd ones."""
+
+    randomised = True
+
+    def reconstruct(self, x, first_index=0, keep_graph=False):
+        out = (x - 0.2 * (self.seed % 2 == 0)).clamp(0, 1)
+        return out, torch.zeros(len(x))
+
+
+class Threshold(torch.nn.Module):
+    """Class 1 when the mean pixel exceeds 0.5, else class 0 (the loss of class 0 rises with the pixels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(20.0))
+
+    def forward(self, x):
+        v = x.flatten(1).mean(1)
+        return torch.stack([torch.zeros_like(v), self.scale * (v - 0.5)], 1)
+
+
+def test_eot_pgd_returns_its_best_iterate_not_the_clean_image_when_its_check_draw_is_not_fooled():
+    # With seed 0 and eot_samples 2 every success-check draw is even (not fooled), while the final
+    # iterate 0.3 + eps = 0.6 is fooled under the odd scoring draws 1 and 3, not under 4.
+    model = DefendedClassifier(Threshold(), SeedShift())
+    images, labels = torch.full((1, 1, 2, 2), 0.3), torch.zeros(1, dtype=torch.long)
+    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=5, eot_samples=2, restarts=2)
+    torch.testing.assert_close(adversarial, torch.full_like(images, 0.6))
+    first, robust = robust_over_draws(model, {"eot_pgd": adversarial}, labels, [1, 3, 4])
+    assert not robust["majority"].item() and not robust["worst"].item()

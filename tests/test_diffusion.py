@@ -40,3 +40,23 @@ def test_training_loss_is_seeded():
     a = schedule.training_loss(model, x0, torch.Generator().manual_seed(3))
     b = schedule.training_loss(model, x0, torch.Generator().manual_seed(3))
     assert a.item() == b.item() > 0
+
+
+def test_ddpm_training_resumed_after_a_stop_equals_the_uninterrupted_run():
+    from diffdefense.models import UNet
+    from diffdefense.training import train_ddpm
+
+    schedule, images = LinearSchedule(10, 1e-4, 0.02), torch.rand(16, 1, 28, 28)
+    settings = dict(lr=1e-3, batch_size=8, seed=0, device=torch.device("cpu"))
+    torch.manual_seed(0)
+    straight = UNet()
+    train_ddpm(straight, schedule, images, epochs=2, **settings)
+
+    torch.manual_seed(0)
+    stopped, states = UNet(), []
+    train_ddpm(stopped, schedule, images, epochs=1, on_checkpoint=states.append, **settings)
+    resumed = UNet()
+    resumed.load_state_dict(stopped.state_dict())
+    train_ddpm(resumed, schedule, images, epochs=2, resume=states[-1], **settings)
+    for name, weight in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[name], weight, atol=0, rtol=0)
