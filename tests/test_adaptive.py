@@ -246,11 +246,11 @@ class Threshold(torch.nn.Module):
 
 
 def test_eot_pgd_returns_its_best_iterate_not_the_clean_image_when_its_check_draw_is_not_fooled():
-    # With seed 0, 5 steps and 2 EOT samples the success check's draw is even (not fooled), while the final
+    # With seed 0, 8 steps and 2 EOT samples the success check's draw is even (not fooled), while the final
     # iterate 0.3 + eps = 0.6 is fooled under the odd scoring draws 1 and 3, not under 4.
     model = DefendedClassifier(Threshold(), SeedShift())
     images, labels = torch.full((1, 1, 2, 2), 0.3), torch.zeros(1, dtype=torch.long)
-    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=5, eot_samples=2)
+    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=8, eot_samples=2)
     torch.testing.assert_close(adversarial, torch.full_like(images, 0.6))
     first, robust = robust_over_draws(model, {"eot_pgd": adversarial}, labels, [1, 3, 4])
     assert not robust["majority"].item() and not robust["worst"].item()
