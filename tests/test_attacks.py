@@ -73,3 +73,22 @@ def test_deepfool_matches_art(tiny_classifier, held_out):
     # ART stops 1e-6 past the decision boundary, where float rounding decides the class: ours (same step, true
     # labels) must fool at least as many images, give or take one
     assert accuracy(tiny_classifier, ours, labels) <= accuracy(tiny_classifier, art, labels) + 100 / 16 + 1e-6
+
+
+@pytest.mark.parametrize("name", ["pgd", "binarize_pgd"])
+def test_restarted_attacks_return_their_best_try_for_images_they_did_not_fool(name, tiny_classifier, held_out):
+    # at eps 0.02 almost no image is fooled: those must come back perturbed (the highest-loss try), not clean
+    images, labels = held_out
+    settings = {"pgd": {"eps": 0.02, "step": 0.005, "steps": 5, "restarts": 3},
+                "binarize_pgd": {"eps": 0.02, "steps": 5, "restarts": 3}}[name]
+    attack = build_attack(name, tiny_classifier, settings)
+    adversarial = attack(images, labels)
+    model = tiny_classifier if name == "pgd" else DefendedClassifier(tiny_classifier, Binarize())
+    with torch.no_grad():
+        not_fooled = model(adversarial).argmax(1) == labels
+    assert not_fooled.sum() > len(labels) // 2
+    moved = (adversarial - images).flatten(1).abs().amax(1) > 0
+    assert moved[not_fooled].all()
+    yields = attack.yields["fooled_by_restart"]
+    assert len(yields) == 3 and sum(yields) == int((~not_fooled).sum()) - int(
+        (model(images).argmax(1) != labels).sum() if name == "binarize_pgd" else 0)
