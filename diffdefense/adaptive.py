@@ -105,6 +105,7 @@ def evaluation_images(images: torch.Tensor, labels: torch.Tensor, count: int, se
 
 
 RULES = ("one", "worst", "majority")  # ways of scoring a randomised defence over its draws
+WITHOUT_LAST_DRAW = "worst_without_last_draw"  # the worst case over every draw but the last: what the last adds
 
 
 def robust_over_draws(model: DefendedClassifier, sets: dict[str, torch.Tensor], labels: torch.Tensor,
@@ -120,7 +121,10 @@ def robust_over_draws(model: DefendedClassifier, sets: dict[str, torch.Tensor], 
         first_draw[name] = correct(model, images, labels)
         votes, every = first_draw[name].long(), first_draw[name].clone()
         alive = robust["majority"].nonzero().squeeze(1)
-        for seed in seeds[1:]:
+        every_but_last = every.clone()
+        for i, seed in enumerate(seeds[1:], 1):
+            if i == len(seeds) - 1:
+                every_but_last = every.clone()
             if len(alive) == 0:
                 break
             model.redraw(seed)
@@ -129,5 +133,6 @@ def robust_over_draws(model: DefendedClassifier, sets: dict[str, torch.Tensor], 
             every[alive] &= right
         robust["one"] &= first_draw[name]
         robust["worst"] &= every
+        robust[WITHOUT_LAST_DRAW] &= every_but_last
         robust["majority"] &= votes * 2 > len(seeds)
     return first_draw, robust

@@ -283,13 +283,42 @@ def validate(params) -> dict:
     if adaptive["through_images"] > adaptive["images"]:
         raise UsageError(f"adaptive.through_images={adaptive['through_images']} is out of range; expected an "
                          f"integer in [1, {adaptive['images']}] (adaptive.images)")
+    attacked = ["A"] + adaptive["robust_classifiers"]  # the classifiers the surrogates can run on
     for name, surrogate in adaptive["surrogate"].items():
         if surrogate.get("attack") not in _attacks():
             raise UsageError(f"adaptive.surrogate.{name}.attack={surrogate.get('attack')!r} is not allowed; "
                              f"choose one of {list(_attacks())}")
+        if "classifiers" in surrogate:
+            ListOf(OneOf(lambda: attacked)).check(f"adaptive.surrogate.{name}.classifiers", surrogate["classifiers"])
+    ddpm = params["train_ddpm"]
+    if not ddpm["beta_start"] < ddpm["beta_end"]:
+        raise UsageError(f"train_ddpm.beta_start={ddpm['beta_start']!r} must be below train_ddpm.beta_end="
+                         f"{ddpm['beta_end']!r} (a linear schedule whose noise grows with the step)")
+    on_a = ["clean"] + [n for n, entry in params["attack"]["sets"].items() if entry["evaluated_on"] == "A"]
+    for name in params["ablation"]["sets"]:
+        if name not in on_a:
+            raise UsageError(f"ablation.sets names {name!r}, which is not a set evaluated on A; choose from {on_a}")
     for name, cfg in params["train_classifier"].items():
         adversarial = cfg.get("adversarial")
         if adversarial is not None and adversarial.get("attack") not in _attacks():
             raise UsageError(f"train_classifier.{name}.adversarial.attack={adversarial.get('attack')!r} is not "
                              f"allowed; choose one of {list(_attacks())}")
+    check_attack_settings(params)
     return params
+
+
+def check_attack_settings(params: dict) -> None:
+    """Every attack's settings (attack.settings, adaptive.surrogate, train_classifier.*.adversarial) checked
+    now, before any training, by building the attack as its stage will, on an untrained classifier A."""
+    from .attacks import build_attack
+    from .models import CLASSIFIERS
+
+    classifier = CLASSIFIERS["A"]()
+    given = [(name, f"attack.settings.{name}", dict(s)) for name, s in params["attack"]["settings"].items()]
+    given += [(s["attack"], f"adaptive.surrogate.{name}", {k: v for k, v in s.items() if k not in ("attack", "classifiers")})
+              for name, s in params["adaptive"]["surrogate"].items()]
+    given += [(cfg["adversarial"]["attack"], f"train_classifier.{name}.adversarial",
+               {k: v for k, v in cfg["adversarial"].items() if k != "attack"})
+              for name, cfg in params["train_classifier"].items() if cfg.get("adversarial")]
+    for attack, section, settings in given:
+        build_attack(attack, classifier, settings, section)

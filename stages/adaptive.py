@@ -5,14 +5,16 @@ Careful evaluators of a costly defence (Athalye et al., 2018; Tramer et al., 202
 hard and spend the expensive attacks through the defence on a subset; so does this stage:
 - on all `adaptive.images` test images (drawn from the test split on their own, whatever data.test_size
   is): the surrogate attacks of adaptive.surrogate, run on each row's bare classifier with no defence
-  call (PGD; PGD through a relaxation of thresholding, the exact attack on binarisation);
+  call (PGD; PGD through a relaxation of thresholding, the exact attack on binarisation), each on the
+  classifiers its `classifiers` list names (all, if it has none);
 - on the first `adaptive.through_images` of them, in addition: BPDA + EOT PGD through the defence and,
   for defences differentiable end to end, full-gradient EOT PGD (adaptive.full_gradient), and with
   adaptive.fixed_seed the same with the defence's seed fixed and known.
 Every image is scored under `adaptive.evaluation_draws` fresh draws of the defence's randomness that no
 attack saw: robust means correct under every attack the image met, under the first draw, every draw or
 most draws. DiffDefense is compared with each other row on the same images by an exact McNemar test, with
-the smallest difference the test could detect. Writes metrics/adaptive.json, plots/adaptive.csv and the
+the smallest difference the test could detect. What the last restarts, steps and draws still found goes
+to metrics/adaptive.json's budget_yield. Writes metrics/adaptive.json, plots/adaptive.csv and the
 seconds per image of each attack to metrics/timing/adaptive.json (read by the report only)."""
 
 import time
@@ -20,7 +22,7 @@ import time
 import pandas as pd
 import torch
 
-from diffdefense.adaptive import eot_pgd, evaluation_images, robust_over_draws
+from diffdefense.adaptive import WITHOUT_LAST_DRAW, eot_pgd, evaluation_images, robust_over_draws
 from diffdefense.attacks import build_attack
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split
@@ -71,14 +73,18 @@ def main():
         return result
 
     surrogate = {}  # classifier -> attack name -> adversarial images: no defence call, so shared by its rows
+    budget_yield = {"surrogate": {}, "evaluation_draws": {}}  # what the last restarts, steps and draws found
     for classifier_name, classifier in classifiers.items():
         surrogate[classifier_name] = {}
         for attack_name, settings in cfg["surrogate"].items():
             settings = dict(settings)
+            if classifier_name not in settings.pop("classifiers", classifiers):
+                continue
             attack = build_attack(settings.pop("attack"), classifier, settings, f"adaptive.surrogate.{attack_name}")
             say(f"{classifier_name}: surrogate {attack_name} on {n} images")
             surrogate[classifier_name][attack_name] = timed(
                 classifier_name, attack_name, n, lambda: attack(images.to(device), labels.to(device)).cpu())
+            budget_yield["surrogate"].setdefault(classifier_name, {})[attack_name] = getattr(attack, "yields", {})
 
     def through(model: DefendedClassifier, **changes) -> torch.Tensor:
         with settings_of("adaptive.attack"):
@@ -97,6 +103,11 @@ def main():
             scorer = models[gradients[0]]  # scoring runs the plain purification, whatever the gradient
             large_sets = {"clean": images} | surrogate[classifier_name]
             first, by_rule = timed(row_name, "scoring", n, lambda: robust_over_draws(scorer, large_sets, labels, draws))
+            without_last = by_rule.pop(WITHOUT_LAST_DRAW)
+            budget_yield["evaluation_draws"][row_name] = {
+                "images": n, "robust_worst_without_last_draw": int(without_last.sum()),
+                "robust_worst": int(by_rule["worst"].sum()),
+                "decided_by_last_draw": int((without_last & ~by_rule["worst"]).sum())}
             tiers["large"][row_name] = {name: summarise(c, confidence) for name, c in first.items()}
             tiers["large"][row_name] |= {RULE_KEYS[r]: summarise(c, confidence) for r, c in by_rule.items()}
             robust["large"] |= {(row_name, r): c for r, c in by_rule.items()}
@@ -110,6 +121,7 @@ def main():
                 say(f"{row_name}: {attack} on {k} images")
                 adversarial[attack] = timed(row_name, attack, k, lambda: through(model, **changes))
             first_k, by_rule_k = robust_over_draws(scorer, adversarial, labels[:k], draws)
+            by_rule_k.pop(WITHOUT_LAST_DRAW)
             subset = {name: c[:k] for name, c in first.items()} | first_k
             by_rule_k = {r: c & by_rule[r][:k] for r, c in by_rule_k.items()}
             tiers["subset"][row_name] = {name: summarise(c, confidence) for name, c in subset.items()}
@@ -133,7 +145,7 @@ def main():
         return
     result = {"classifier": DEFENDED_CLASSIFIER, "evaluation_draws": cfg["evaluation_draws"],
               "surrogate": cfg["surrogate"], "attack": cfg["attack"], "full_gradient": cfg["full_gradient"],
-              "threads": torch.get_num_threads()}
+              "threads": torch.get_num_threads(), "budget_yield": budget_yield}
     rows = []
     for tier, count in (("large", n), ("subset", k)):
         paired = {f"{COMPARED}_vs_{other}": {rule: mcnemar(robust[tier][COMPARED, rule], robust[tier][other, rule])

@@ -145,6 +145,15 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
     ({"device": "tpu"}, "device='tpu' is not allowed; choose one of ['auto', 'cpu', 'cuda']"),
     ({"launcher": "bash -c"}, "launcher='bash -c' is not allowed; use 'python' or 'torchrun <options>'"),
     ({"statistics__confidence": 1.5}, "statistics.confidence=1.5 is out of range; expected a number in [0.5, 1)"),
+    ({"train_ddpm__beta_start": 0.05}, "train_ddpm.beta_start=0.05 must be below train_ddpm.beta_end=0.02"),
+    ({"ablation__sets": ["clean", "no-such-set"]}, "ablation.sets names 'no-such-set', which is not a set evaluated on A"),
+    ({"adaptive__surrogate__pgd__classifiers": ["B"]},
+     "adaptive.surrogate.pgd.classifiers='B' is not allowed; choose one of ['A', 'A_pgd']"),
+    ({"attack__settings__fgsm__eps": 5}, "attack.settings.fgsm.eps=5 is out of range; expected a number in [0, 1]"),
+    ({"attack__settings__pgd__steps": -1}, "attack.settings.pgd.steps=-1 is out of range; expected an integer >= 1"),
+    ({"attack__settings__pgd__stepz": 3}, "attack.settings.pgd.stepz is not a setting of attack.settings.pgd"),
+    ({"adaptive__surrogate__binarize_pgd__temperature": -1}, "adaptive.surrogate.binarize_pgd.temperature=-1"),
+    ({"train_classifier__A_pgd__adversarial__steps": 0}, "train_classifier.A_pgd.adversarial.steps=0 is out of range"),
 ])
 def test_check_params_names_each_bad_param_in_one_line_and_writes_nothing(tmp_path, overrides, fragment):
     """The check_params stage, upstream of every other, checks params.yaml as a whole: `dvc repro` stops there."""

@@ -1,0 +1,137 @@
+"""Does the verdict change with the DDPM's training length? Scores DiffDefense (defend.diffdefense, classifier
+A) with each checkpoint of scripts/ddpm_scale.py on the adaptive stage's first --images images: clean and
+under the adaptive stage's surrogate attacks on A (adaptive.surrogate; they never call the defence, so one
+set of adversarials serves every checkpoint), each image under adaptive.evaluation_draws fresh draws.
+
+    nice -n 10 python scripts/ddpm_scale_score.py --models models --images 200
+
+--models holds classifier_A.safetensors (the default run's, `dvc repro train_classifier@A`). Writes
+--out/scores.json (per checkpoint: held-out eps-MSE, accuracies with Wilson intervals by rule, exact McNemar
+tests of every checkpoint against the default length's), --out/scores.csv and --out/scores.png."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from diffdefense.adaptive import WITHOUT_LAST_DRAW, evaluation_images, robust_over_draws  # noqa: E402
+from diffdefense.attacks import build_attack  # noqa: E402
+from diffdefense.data import fetch, load_split  # noqa: E402
+from diffdefense.defended import defended_classifier  # noqa: E402
+from diffdefense.errors import UsageError, check_int_range  # noqa: E402
+from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
+from diffdefense.seeding import seed_everything  # noqa: E402
+from diffdefense.statistics import mcnemar, summarise  # noqa: E402
+
+FRESH_DRAW = 10**6  # as the adaptive stage: scoring draws no attack saw
+RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majority": "robust_majority_of_draws"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="models", help="folder with classifier_A.safetensors")
+    parser.add_argument("--checkpoints", default="results/ddpm-scale")
+    parser.add_argument("--out", default="results/ddpm-scale")
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    check_int_range("--images", args.images, 1, 10_000)
+    params = yaml.safe_load(open(args.params))
+    cfg, data, defence = params["adaptive"], params["data"], dict(params["defend"]["diffdefense"])
+    history = {int(r["epoch"]): r for r in csv.DictReader(open(Path(args.checkpoints) / "history.csv"))}
+    checkpoints = sorted(int(p.stem.removeprefix("ddpm_epoch"))
+                         for p in Path(args.checkpoints).glob("ddpm_epoch*.safetensors"))
+    if not checkpoints:
+        raise UsageError(f"--checkpoints {args.checkpoints} holds no ddpm_epoch<N>.safetensors")
+    classifier_file = Path(args.models) / "classifier_A.safetensors"
+    if not classifier_file.exists():
+        raise UsageError(f"--models: {classifier_file} is missing (dvc repro train_classifier@A)")
+    default_epochs = params["train_ddpm"]["epochs"]
+
+    raw = Path(".cache/ddpm-scale-raw")
+    fetch(data["dataset"], raw, splits=("test",))
+    test_images, test_labels = load_split(raw, data["dataset"], "test")
+    images, labels = evaluation_images(test_images, test_labels, args.images, data["seed"])
+    seed_everything(cfg["attack"]["seed"])
+    classifier = load_classifier("A", classifier_file, "cpu")
+    sets = {"clean": images}
+    for name, settings in cfg["surrogate"].items():
+        settings = dict(settings)
+        if "A" not in settings.pop("classifiers", ["A"]):
+            continue
+        print(f"surrogate {name} on A, {len(images)} images", flush=True)
+        sets[name] = build_attack(settings.pop("attack"), classifier, settings, f"adaptive.surrogate.{name}")(
+            images, labels)
+    draws = [FRESH_DRAW + i for i in range(cfg["evaluation_draws"])]
+
+    results, robust = {}, {}
+    for epoch in checkpoints:
+        start = time.perf_counter()
+        unet, schedule = load_ddpm(Path(args.checkpoints) / f"ddpm_epoch{epoch}.safetensors", "cpu")
+        model = defended_classifier(classifier, "diffdefense", unet=unet, schedule=schedule,
+                                    batch_size=params["defend"]["batch_size"], **defence)
+        first, by_rule = robust_over_draws(model, sets, labels, draws)
+        by_rule.pop(WITHOUT_LAST_DRAW)
+        robust[epoch] = by_rule
+        mse = history[epoch]["held_out_eps_mse"]
+        results[epoch] = {"held_out_eps_mse": float(mse) if mse else None,
+                          "first_draw": {name: summarise(c) for name, c in first.items()},
+                          **{RULE_KEYS[r]: summarise(c) for r, c in by_rule.items()},
+                          "seconds": round(time.perf_counter() - start, 1)}
+        print(f"epoch {epoch}: " + ", ".join(f"{k} {v['accuracy']:.1f}" for k, v in results[epoch].items()
+                                             if isinstance(v, dict) and "accuracy" in v), flush=True)
+    reference = default_epochs if default_epochs in robust else checkpoints[0]
+    for epoch in checkpoints:
+        results[epoch]["vs_default_length"] = {r: mcnemar(robust[epoch][r], robust[reference][r]) for r in RULE_KEYS}
+
+    out = Path(args.out)
+    json.dump({"images": args.images, "default_epochs": reference, "defence": defence,
+               "evaluation_draws": cfg["evaluation_draws"], "surrogates": list(sets)[1:],
+               "checkpoints": results}, open(out / "scores.json", "w"), indent=1)
+    with open(out / "scores.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "held_out_eps_mse", "measure", "accuracy", "ci_low", "ci_high", "images"])
+        for epoch, row in results.items():
+            for key, value in list(row["first_draw"].items()) + [(k, row[k]) for k in RULE_KEYS.values()]:
+                writer.writerow([epoch, row["held_out_eps_mse"], key, value["accuracy"], value["ci_low"],
+                                 value["ci_high"], value["images"]])
+    plot(results, out / "scores.png", args.images)
+
+
+def plot(results: dict, path: Path, images: int) -> None:
+    epochs = list(results)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in [("robust_one_draw", "robust, one draw"), ("robust_worst_of_draws", "robust, worst of draws")]:
+        acc = [results[e][key]["accuracy"] for e in epochs]
+        err = [[a - results[e][key]["ci_low"] for a, e in zip(acc, epochs)],
+               [results[e][key]["ci_high"] - a for a, e in zip(acc, epochs)]]
+        left.errorbar(epochs, acc, yerr=err, marker="o", capsize=3, label=label)
+    clean = [results[e]["first_draw"]["clean"]["accuracy"] for e in epochs]
+    left.plot(epochs, clean, marker="s", label="clean")
+    left.set(xscale="log", xlabel="DDPM training epochs", ylabel=f"accuracy of DiffDefense + A (%, {images} images)",
+             title="DiffDefense under the surrogate attacks")
+    left.legend()
+    mse = [(e, results[e]["held_out_eps_mse"]) for e in epochs if results[e]["held_out_eps_mse"] is not None]
+    right.plot([e for e, _ in mse], [m for _, m in mse], marker="o")
+    right.set(xscale="log", xlabel="DDPM training epochs", ylabel="held-out epsilon-MSE (10 000 test images)",
+              title="DDPM noise-prediction error")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UsageError as exc:
+        sys.exit(f"error: {exc}")
