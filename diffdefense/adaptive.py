@@ -3,8 +3,11 @@ as RobustBench/AutoAttack report it: a point counts as robust only if no attack 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .attacks.binarize_pgd import step_sizes
 from .defended import DefendedClassifier
@@ -18,7 +21,7 @@ from .sharding import map_chunks
 def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, eps: float = 0.3,
             step: float = 0.05, final_step: float | None = None, steps: int = 20, eot_samples: int = 4,
             restarts: int = 1, seed: int = 0, batch_size: int = 10, fixed_seed: int | None = None,
-            progress_bar: bool = False) -> torch.Tensor:
+            detector_threshold: float | None = None, progress_bar: bool = False) -> torch.Tensor:
     """L-inf PGD on `model` (defence then classifier), its gradient averaged over `eot_samples` draws of
     the defence's randomness per step (EOT). The gradient is the model's own: BPDA or full, as set by
     `model.gradient`. Gradients are taken `batch_size` images at a time, which bounds memory (a full
@@ -31,8 +34,14 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     draws, which is why callers score it under fresh draws); for an image never fooled so, the iterate with
     the highest cross-entropy averaged over its EOT draws (the attack's own objective), across every step
     and restart, the final iterates included. With `fixed_seed` every draw (attack and check) uses that
-    seed: the attack on a defence whose seed is fixed and known. Returns adversarial images in [0, 1]
-    within eps of `images`."""
+    seed: the attack on a defence whose seed is fixed and known.
+
+    With `detector_threshold` the attack is detector-aware (the defence's reconstruction error above it
+    flags the input as attacked): per image and draw it ascends the cross-entropy where the error is at or
+    below the threshold and descends the error where it is above (selective gradient descent, Bryniarski et
+    al., 2021), its objective being the cross-entropy where undetected and -error/threshold (below any
+    undetected value) where detected; success needs the check draw fooled and undetected. Returns
+    adversarial images in [0, 1] within eps of `images`."""
     check_positive("eps", eps)
     check_positive("step", step)
     check_int_range("steps", steps, 1)
@@ -41,6 +50,8 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     check_int_range("batch_size", batch_size, 1)
     if final_step is not None:
         check_positive("final_step", final_step)
+    if detector_threshold is not None:
+        check_positive("detector_threshold", detector_threshold)
     sizes = step_sizes(step, step if final_step is None else final_step, steps)
     generator = torch.Generator().manual_seed(seed)
     best = images.clone()
@@ -63,7 +74,10 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
             def batch(first: int) -> tuple[torch.Tensor, torch.Tensor | None]:
                 x_in = x[first:first + batch_size].clone().requires_grad_(with_gradient)
                 with torch.set_grad_enabled(with_gradient):
-                    per_image = F.cross_entropy(model(x_in), labels[first:first + batch_size], reduction="none")
+                    logits, error = model.forward_with_error(x_in)
+                    per_image = F.cross_entropy(logits, labels[first:first + batch_size], reduction="none")
+                    if detector_threshold is not None:
+                        per_image = torch.where(error <= detector_threshold, per_image, -error / detector_threshold)
                 if not with_gradient:
                     return per_image.cpu(), None
                 # zero where the output does not depend on the input (DiffDefense with L = 1 returns
@@ -93,6 +107,8 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
         model.redraw(next_seed())
         with torch.no_grad():
             success = (model(x).argmax(1) != labels) & ~fooled
+            if detector_threshold is not None:
+                success &= model.last_recon_error.to(success.device) <= detector_threshold
         best[success], fooled = x[success], fooled | success
     return best
 
@@ -105,26 +121,52 @@ def evaluation_images(images: torch.Tensor, labels: torch.Tensor, count: int, se
 
 
 RULES = ("one", "worst", "majority")  # ways of scoring a randomised defence over its draws
-WITHOUT_LAST_DRAW = "worst_without_last_draw"  # the worst case over every draw but the last: what the last adds
 
 
-def robust_over_draws(model: DefendedClassifier, sets: dict[str, torch.Tensor], labels: torch.Tensor,
-                      seeds: list[int]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+class DrawScores(NamedTuple):
+    """What `robust_over_draws` measures."""
+
+    first_draw: dict[str, torch.Tensor]  # per set: correct under the first draw
+    robust: dict[str, torch.Tensor]  # per rule: correct on every set under that rule
+    recon_error: dict[str, torch.Tensor]  # per set: the first draw's per-image reconstruction error
+    decided_by_last_draw: torch.Tensor  # per image: robust under every draw but the last, not under the last
+
+
+def first_draw_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                      batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, whether `model` classifies it right, and the reconstruction error of the call (zeros for a
+    model that keeps none), `batch_size` images at a time (as evaluation.logits)."""
+    device = next(model.parameters()).device
+    right, errors = [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            right.append(model(images[i:i + batch_size].to(device)).argmax(1).cpu() == labels[i:i + batch_size].cpu())
+            error = getattr(model, "last_recon_error", None)
+            errors.append(torch.zeros(len(right[-1])) if error is None else error.float().cpu())
+    return torch.cat(right), torch.cat(errors)
+
+
+def robust_over_draws(model: nn.Module, sets: dict[str, torch.Tensor], labels: torch.Tensor,
+                      seeds: list[int]) -> DrawScores:
     """Each set of images (same labels) scored under independent draws of the defence's randomness (one per
-    seed), as the randomised-defence literature scores final adversarial images. Returns, per set, the
-    correctness under the first draw; and, per image, robustness over all sets by each rule: correct on every
-    set under the first draw ("one"), under every draw ("worst"), under most draws ("majority"). Draws after
-    the first are spent only on images that can still be robust by majority (the worst case implies it)."""
-    first_draw, robust = {}, {rule: torch.ones(len(labels), dtype=torch.bool) for rule in RULES}
+    seed), as the randomised-defence literature scores final adversarial images: per set, the correctness
+    and reconstruction error under the first draw; and, per image, robustness over all sets by each rule:
+    correct on every set under the first draw ("one"), under every draw ("worst"), under most draws
+    ("majority"). Draws after the first are spent only on images that can still be robust by majority (the
+    worst case implies it)."""
+    first_draw, errors = {}, {}
+    robust = {rule: torch.ones(len(labels), dtype=torch.bool) for rule in RULES}
+    worst_before_last = torch.ones(len(labels), dtype=torch.bool)
     for name, images in sets.items():
         model.redraw(seeds[0])
-        first_draw[name] = correct(model, images, labels)
+        first_draw[name], errors[name] = first_draw_scores(model, images, labels)
         votes, every = first_draw[name].long(), first_draw[name].clone()
         alive = robust["majority"].nonzero().squeeze(1)
-        every_but_last = every.clone()
+        before_last = every.clone()
         for i, seed in enumerate(seeds[1:], 1):
             if i == len(seeds) - 1:
-                every_but_last = every.clone()
+                before_last = every.clone()
             if len(alive) == 0:
                 break
             model.redraw(seed)
@@ -133,6 +175,6 @@ def robust_over_draws(model: DefendedClassifier, sets: dict[str, torch.Tensor], 
             every[alive] &= right
         robust["one"] &= first_draw[name]
         robust["worst"] &= every
-        robust[WITHOUT_LAST_DRAW] &= every_but_last
+        worst_before_last &= before_last
         robust["majority"] &= votes * 2 > len(seeds)
-    return first_draw, robust
+    return DrawScores(first_draw, robust, errors, worst_before_last & ~robust["worst"])

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .defences import DEFENCES, Defence, Purified
+from .defences.base import reconstruction_error
 from .diffusion import LinearSchedule
 from .errors import UsageError, check_one_of
 from .models import load_classifier, load_ddpm
@@ -81,15 +82,22 @@ class DefendedClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of the classifier on the purified `images` (N x C x H x W in [0, 1])."""
+        return self.forward_with_error(images)[0]
+
+    def forward_with_error(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits, and per-image reconstruction errors that a detector-aware attack can differentiate:
+        through the purification with gradient="full", else with the purified image held fixed (BPDA)."""
         if self.gradient == "full" and torch.is_grad_enabled() and images.requires_grad:
             check_images(images, shape=self.image_shape, dtype=self.dtype)
             purified = self.defence.purify_with_graph(images)
             self.last_recon_error = purified.recon_error.to(images.device)
-            return self.classifier(purified.images.to(images.device))
+            out = purified.images.to(images.device)
+            return self.classifier(out), reconstruction_error(out, images)
         purified = self.purify(images)
         self.last_recon_error = purified.recon_error
         straight_through = images + (purified.images - images).detach()
-        return self.classifier(straight_through)
+        error = reconstruction_error(purified.images.detach(), images) if images.requires_grad else purified.recon_error
+        return self.classifier(straight_through), error
 
 
 def defended_classifier(classifier: nn.Module, defence: str = "diffdefense", *, unet: nn.Module | None = None,

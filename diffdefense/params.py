@@ -255,7 +255,10 @@ SCHEMA = Section({
                                             "eot_samples": POSITIVE_INT, "restarts": POSITIVE_INT, "seed": SEED,
                                             "batch_size": POSITIVE_INT}, {"final_step": POSITIVE}),
                          "full_gradient": Section({}, {"step": POSITIVE, "final_step": POSITIVE, "steps": POSITIVE_INT,
-                                                       "eot_samples": POSITIVE_INT, "batch_size": POSITIVE_INT})}),
+                                                       "eot_samples": POSITIVE_INT, "batch_size": POSITIVE_INT}),
+                         "detection": Section({"false_positive_rate": Num(0, 1, open_low=True, open_high=True),
+                                               "calibration_images": POSITIVE_INT,
+                                               "aware_rows": ListOf(OneOf(_defences), may_be_empty=True)})}),
 })
 
 
@@ -283,6 +286,14 @@ def validate(params) -> dict:
     if adaptive["through_images"] > adaptive["images"]:
         raise UsageError(f"adaptive.through_images={adaptive['through_images']} is out of range; expected an "
                          f"integer in [1, {adaptive['images']}] (adaptive.images)")
+    if adaptive["images"] + adaptive["detection"]["calibration_images"] > 10_000:
+        raise UsageError(f"adaptive.detection.calibration_images={adaptive['detection']['calibration_images']} is out "
+                         f"of range; expected an integer in [1, {10_000 - adaptive['images']}] (the test images that "
+                         "adaptive.images leaves)")
+    for name in adaptive["detection"]["aware_rows"]:
+        if name not in adaptive["defences"]:
+            raise UsageError(f"adaptive.detection.aware_rows names {name!r}, which is not in adaptive.defences "
+                             f"{adaptive['defences']}")
     attacked = ["A"] + adaptive["robust_classifiers"]  # the classifiers the surrogates can run on
     for name, surrogate in adaptive["surrogate"].items():
         if surrogate.get("attack") not in _attacks():

@@ -221,7 +221,50 @@ ADAPTIVE_COLUMNS = {"clean": "clean", "pgd": "PGD on the bare classifier (surrog
                     "full_gradient_pgd": "full-gradient EOT PGD (through the defence)",
                     "bpda_eot_pgd_fixed_seed": "BPDA PGD, seed fixed and known",
                     "full_gradient_pgd_fixed_seed": "full-gradient PGD, seed fixed and known",
-                    "robust_all_fixed_seed": "robust, seed fixed", "robust_all": "robust (one draw)"}
+                    "robust_all_fixed_seed": "robust, seed fixed", "robust_all": "robust (one draw)",
+                    "detector_aware_bpda_eot_pgd": "detector-aware BPDA+EOT PGD (through the defence)",
+                    "every_attack": "every attack"}
+
+
+def adaptive_detection_markdown(detection: dict) -> str:
+    """The reconstruction-error detector deployed against the adaptive stage's attacks: per row, tier and
+    attack, AUC against the clean test images, the fraction flagged at the calibrated threshold and
+    robust-or-detected accuracy (right under the first draw, or flagged)."""
+    rows = []
+    for defence, by_tier in detection["rows"].items():
+        rows.append([DEFENCE_NAMES.get(defence, defence), "clean (false positives)", by_tier["clean_flagged"]["images"],
+                     "–", cell(by_tier["clean_flagged"]), "–"])
+        for tier in ("large", "subset"):
+            for attack, m in by_tier[tier].items():
+                auc = f"{m['auc']:.3f} [{m['auc_ci'][0]:.3f}, {m['auc_ci'][1]:.3f}]" if "auc" in m else "–"
+                rows.append([DEFENCE_NAMES.get(defence, defence), ADAPTIVE_COLUMNS.get(attack, attack),
+                             m["robust_or_detected"]["images"], auc,
+                             cell(m["detected"]) if "detected" in m else "–", cell(m["robust_or_detected"])])
+    return markdown_table(["Defence", "Attack", "Images", "AUC [95 % bootstrap interval]",
+                           f"flagged % at {100 * detection['false_positive_rate']:g} % calibrated FPR",
+                           "robust or detected %"], rows)
+
+
+def detection_verdict(detection: dict) -> str | None:
+    """One line on the detector under the detector-aware attack, from the numbers: its detection rate and
+    robust-or-detected accuracy there against the same row's plain BPDA+EOT, or None if no row met it."""
+    for defence, by_tier in detection["rows"].items():
+        aware = by_tier["subset"].get("detector_aware_bpda_eot_pgd")
+        plain = by_tier["subset"].get("bpda_eot_pgd")
+        if aware is None or plain is None:
+            continue
+        fpr = 100 * detection["false_positive_rate"]
+        order = _interval_order(plain["robust_or_detected"], aware["robust_or_detected"])
+        finding = {1: "the aware attack evades it measurably", -1: "the aware attack does measurably worse",
+                   0: "the intervals overlap"}[order]
+        return (f"- **Detection (paper Sec. 4.4).** {DEFENCE_NAMES.get(defence, defence)}'s reconstruction error, "
+                f"thresholded at {fpr:g} % false positives on {detection['calibration_images']} held-out clean "
+                f"images ({cell(by_tier['clean_flagged'])} % of the clean test images flagged): against BPDA+EOT PGD "
+                f"it flags {cell(plain['detected'])} % (AUC {plain['auc']:.3f}), robust or detected "
+                f"{cell(plain['robust_or_detected'])} %; against the detector-aware BPDA+EOT PGD it flags "
+                f"{cell(aware['detected'])} % (AUC {aware['auc']:.3f}), robust or detected "
+                f"{cell(aware['robust_or_detected'])} % ({aware['detected']['images']} images; {finding}).")
+    return None
 
 
 def adaptive_markdown(tier: dict, draws: int) -> str:
@@ -270,6 +313,32 @@ def paired_markdown(adaptive: dict) -> str:
                              test["only_second"], _p(test["p_value"]), verdict, _detectable(test)])
     return markdown_table(["Defences", "Scoring", "Images", "Robust only with the first", "Robust only with the second",
                            "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
+
+
+def ddpm_length_markdown(scores: dict) -> str:
+    """DiffDefense with DDPM checkpoints of increasing training length (results/ddpm-scale/scores.json):
+    per checkpoint its held-out epsilon-MSE, clean and robust accuracy, and the paired test against the
+    default length, then one sentence on whether robust accuracy moved, from those tests alone."""
+    reference, rows, moved = scores["default_epochs"], [], []
+    for epoch, row in scores["checkpoints"].items():
+        test = row["vs_default_length"]["worst"]
+        mse = "–" if row["held_out_eps_mse"] is None else f"{row['held_out_eps_mse']:.4f}"
+        same = int(epoch) == reference
+        rows.append([epoch, mse, cell(row["first_draw"]["clean"]), cell(row["robust_one_draw"]),
+                     cell(row["robust_worst_of_draws"]), "–" if same else f"{test['only_first']} / {test['only_second']}",
+                     "–" if same else _p(test["p_value"])])
+        if not same and test["p_value"] < 0.05:
+            moved.append(f"{epoch} epochs ({'higher' if test['only_first'] > test['only_second'] else 'lower'}, "
+                         f"p {_p(test['p_value'], '= ')})")
+    table = markdown_table(["DDPM epochs", "held-out ε-MSE", "clean", "robust, one draw", "robust, every draw",
+                            f"robust only with it / only with {reference} epochs (every draw)", "McNemar p"], rows)
+    detectable = [_detectable(r["vs_default_length"]["worst"]) for e, r in scores["checkpoints"].items()
+                  if int(e) != reference]
+    finding = (f"Robust accuracy under every draw differs from the {reference}-epoch DDPM's at "
+               + ", ".join(moved) + "." if moved else
+               f"No checkpoint's robust accuracy under every draw differs from the {reference}-epoch DDPM's "
+               f"(McNemar p ≥ 0.05 each; the smallest differences these tests would detect: {', '.join(detectable)}).")
+    return table + "\n\n" + finding
 
 
 def _interval_order(first: dict, second: dict) -> int:

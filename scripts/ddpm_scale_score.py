@@ -25,16 +25,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from diffdefense.adaptive import WITHOUT_LAST_DRAW, evaluation_images, robust_over_draws  # noqa: E402
+from diffdefense.adaptive import evaluation_images, robust_over_draws  # noqa: E402
 from diffdefense.attacks import build_attack  # noqa: E402
 from diffdefense.data import fetch, load_split  # noqa: E402
 from diffdefense.defended import defended_classifier  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
+from diffdefense.protocol import FRESH_DRAW  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
 from diffdefense.statistics import mcnemar, summarise  # noqa: E402
 
-FRESH_DRAW = 10**6  # as the adaptive stage: scoring draws no attack saw
 RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majority": "robust_majority_of_draws"}
 
 
@@ -81,8 +81,7 @@ def main() -> None:
         unet, schedule = load_ddpm(Path(args.checkpoints) / f"ddpm_epoch{epoch}.safetensors", "cpu")
         model = defended_classifier(classifier, "diffdefense", unet=unet, schedule=schedule,
                                     batch_size=params["defend"]["batch_size"], **defence)
-        first, by_rule = robust_over_draws(model, sets, labels, draws)
-        by_rule.pop(WITHOUT_LAST_DRAW)
+        first, by_rule, *_ = robust_over_draws(model, sets, labels, draws)
         robust[epoch] = by_rule
         mse = history[epoch]["held_out_eps_mse"]
         results[epoch] = {"held_out_eps_mse": float(mse) if mse else None,

@@ -64,7 +64,8 @@ def test_full_gradient_through_diffdefense_matches_finite_differences(unet, vari
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)  # finite differences need double precision
     try:
-        defence = DiffDefense(copy.deepcopy(unet).double(), SCHEDULE, variant=variant, L=3, R=2, t_star=3)
+        defence = DiffDefense(copy.deepcopy(unet).double(), SCHEDULE, variant=variant, L=3, R=2, t_star=3,
+                              precision="fp32")  # the frozen path in bf16 would differ from the graph
         generator = torch.Generator().manual_seed(0)
         x, direction, weights = (torch.rand(2, 1, 28, 28, generator=generator) for _ in range(3))
         x = 0.25 + 0.5 * x
@@ -137,7 +138,7 @@ class CountingDrawDependent(DrawDependent):
 
 def test_each_image_is_scored_under_every_draw_by_worst_case_and_majority():
     images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
-    first, robust = robust_over_draws(DrawDependent(), {"a": images}, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
+    first, robust, *_ = robust_over_draws(DrawDependent(), {"a": images}, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
     assert first["a"].tolist() == [False, True, True, False, True, True]  # seed 0 alone
     assert robust["one"].tolist() == first["a"].tolist()
     assert not robust["worst"].any()  # every image is wrong under exactly one of the three draws
@@ -149,7 +150,7 @@ def test_later_draws_are_spent_only_on_images_that_can_still_be_robust():
     broken = images.clone()
     broken[:3] = -1.0  # images 0-2 of the first set are wrong under every draw
     model, labels = CountingDrawDependent(), torch.ones(6, dtype=torch.long)
-    first, robust = robust_over_draws(model, {"broken": broken, "a": images}, labels, seeds=[0, 1, 2])
+    first, robust, *_ = robust_over_draws(model, {"broken": broken, "a": images}, labels, seeds=[0, 1, 2])
     assert robust["majority"].tolist() == [False] * 3 + [True] * 3 and not robust["worst"].any()
     assert first["a"].tolist() == [False, True, True, False, True, True]  # every image scored under the first draw
     # first set: 6 images x 3 draws; second: 6 under the first draw, then only images 3-5 under the other two
@@ -252,5 +253,29 @@ def test_eot_pgd_returns_its_best_iterate_not_the_clean_image_when_its_check_dra
     images, labels = torch.full((1, 1, 2, 2), 0.3), torch.zeros(1, dtype=torch.long)
     adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=8, eot_samples=2)
     torch.testing.assert_close(adversarial, torch.full_like(images, 0.6))
-    first, robust = robust_over_draws(model, {"eot_pgd": adversarial}, labels, [1, 3, 4])
+    first, robust, *_ = robust_over_draws(model, {"eot_pgd": adversarial}, labels, [1, 3, 4])
     assert not robust["majority"].item() and not robust["worst"].item()
+
+
+def test_the_detector_aware_attack_keeps_the_reconstruction_error_lower_than_its_plain_twin(tiny_classifier, mnist_test):
+    images, labels = mnist_test[0][-8:], mnist_test[1][-8:]
+    # binarisation's error (distance to the thresholded image) is a detector whose clean errors sit below the
+    # attacked ones, as a trained DDPM's do; an untrained U-Net's errors are larger on clean images than attacked
+    model = DefendedClassifier(tiny_classifier, Binarize())
+    threshold = float(model.purify(images).recon_error.median())  # half the clean images would be flagged
+    settings = {"eps": 0.3, "step": 0.05, "steps": 6, "eot_samples": 1, "batch_size": 8}
+    plain = eot_pgd(model, images, labels, **settings)
+    aware = eot_pgd(model, images, labels, detector_threshold=threshold, **settings)
+    model.redraw(0)
+    plain_error, aware_error = model.purify(plain).recon_error, model.purify(aware).recon_error
+    assert aware_error.mean() < threshold < plain_error.mean()
+    assert (model(aware).argmax(1) != labels).any()  # and it still fools the classifier on some images
+    assert (aware - images).abs().max() <= 0.3 + 1e-6 and 0 <= aware.min() and aware.max() <= 1
+
+
+def test_the_calibration_images_follow_the_adaptive_images_and_are_disjoint_from_them():
+    images, labels = torch.arange(100.0).view(100, 1, 1, 1), torch.arange(100)
+    drawn, _ = evaluation_images(images, labels, 30 + 20, seed=0)
+    scored, _ = evaluation_images(images, labels, 30, seed=0)
+    assert torch.equal(drawn[:30], scored)  # the stage scores the first 30 and calibrates on the other 20
+    assert not set(drawn[30:].flatten().tolist()) & set(scored.flatten().tolist())

@@ -95,3 +95,20 @@ def test_errors_of_a_defence_built_from_params_name_the_param(models_dir):
         build_defence("defencegan", {"foo": 1}, ctx)
     with pytest.raises(UsageError, match=r"^defend.batch_size=0 is out of range"):
         DefenceContext(models_dir, torch.device("cpu"), batch_size=0)
+
+
+def test_the_library_defaults_are_the_pipelines():
+    """A Python user who builds a defence with its defaults gets what `dvc repro` runs (params.yaml)."""
+    import inspect
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["defend"]
+    for name, cls in DEFENCES.items():
+        signature = inspect.signature(cls).parameters
+        for key, value in params.get(name, {}).items():
+            if key in signature and signature[key].default is not inspect.Parameter.empty:
+                assert signature[key].default == value, f"{name}.{key}: library {signature[key].default!r}, params {value!r}"
+    assert inspect.signature(Defence).parameters["batch_size"].default == params["batch_size"]
+    assert DefenceContext.__dataclass_fields__["batch_size"].default == params["batch_size"]

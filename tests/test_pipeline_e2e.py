@@ -170,8 +170,10 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
         through = ({"bpda_eot_pgd"} if name not in {"none", "A_pgd"} else set()) \
             | ({"full_gradient_pgd"} if name != "binarize" else set())
         fixed_seed = {f"{a}_fixed_seed" for a in through} | {"robust_all_fixed_seed"} if name in randomised else set()
+        aware = {"detector_aware_bpda_eot_pgd"} if name in params["adaptive"]["detection"]["aware_rows"] else set()
         assert set(row) == {"clean", "robust_all", "robust_all_worst_of_draws", "robust_all_majority_of_draws"} \
-            | surrogates | through | fixed_seed
+            | surrogates | through | fixed_seed | aware
+        through |= aware
         assert row["robust_all"]["accuracy"] <= min(row[a]["accuracy"] for a in surrogates | through | {"clean"})
         # every draw right implies the first draw and most draws right
         assert row["robust_all_worst_of_draws"]["accuracy"] <= min(row["robust_all"]["accuracy"],
@@ -187,6 +189,20 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
             assert set(by_rule) == {"one", "worst", "majority"}
             assert all(t["both"] + t["only_first"] + t["only_second"] <= t["images"] == images and 0 <= t["p_value"] <= 1
                        for t in by_rule.values())
+    detection = adaptive["detection"]
+    assert detection["calibration_images"] == params["adaptive"]["detection"]["calibration_images"]
+    assert set(detection["rows"]) == {"binarize", "diffpure", "diffdefense"}  # every row whose defence reconstructs
+    for name, row in detection["rows"].items():
+        assert set(row["large"]) == surrogates | {"every_attack"}
+        for tier, count in (("large", adaptive["large"]["images"]), ("subset", 2)):
+            for attack, m in row[tier].items():
+                assert m["robust_or_detected"]["images"] == count
+                if attack != "every_attack":
+                    assert 0 <= m["auc"] <= 1 and m["auc_ci"][0] <= m["auc_ci"][1]
+                    # right or flagged: at least as many images as right alone
+                    assert m["robust_or_detected"]["accuracy"] >= adaptive[tier]["defences"][name][attack]["accuracy"]
+    assert "detector_aware_bpda_eot_pgd" in detection["rows"]["diffdefense"]["subset"]
+    assert "## Verdict" in (work / "reports" / "REPORT.md").read_text()
     timing = json.loads((work / "metrics" / "timing" / "adaptive.json").read_text())["seconds_per_image"]
     assert set(timing) == {"A", "A_pgd", "none", "binarize", "diffpure", "diffdefense"}
     assert set(timing["A"]) == surrogates and all(s >= 0 for row in timing.values() for s in row.values())

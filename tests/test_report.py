@@ -288,3 +288,20 @@ def test_the_verdict_reads_a_larger_run_only_of_the_same_setting(tmp_path):
     folder, adaptive, differences = report.larger_adaptive_run(tmp_path, params)
     assert folder.name == "bigger" and adaptive["large"]["images"] == 1000
     assert differences == {"adaptive.images": (300, 1000), "defend.diffdefense.precision": ("auto", "absent")}
+
+
+def test_ddpm_length_section_calls_a_checkpoint_different_only_where_its_paired_test_says_so():
+    def row(mse, robust, p_value, only_first, only_second):
+        test = {"images": 200, "only_first": only_first, "only_second": only_second, "p_value": p_value,
+                "detectable_difference": 6.0}
+        return {"held_out_eps_mse": mse, "first_draw": {"clean": acc(198, 200)}, "robust_one_draw": acc(robust, 200),
+                "robust_worst_of_draws": acc(robust, 200), "vs_default_length": {"worst": test}}
+
+    scores = {"default_epochs": 3, "checkpoints": {"3": row(0.059, 150, 1.0, 0, 0), "30": row(0.044, 158, 0.3, 9, 4)}}
+    text = report.ddpm_length_markdown(scores)
+    assert "| 30 | 0.0440 |" in text and "| 9 / 4 | 0.3 |" in text
+    assert text.endswith("No checkpoint's robust accuracy under every draw differs from the 3-epoch DDPM's "
+                         "(McNemar p ≥ 0.05 each; the smallest differences these tests would detect: 6.0 points).")
+    scores["checkpoints"]["30"] = row(0.044, 170, 0.001, 21, 1)
+    assert report.ddpm_length_markdown(scores).endswith(
+        "differs from the 3-epoch DDPM's at 30 epochs (higher, p = 0.001).")

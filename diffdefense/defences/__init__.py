@@ -32,7 +32,7 @@ DEFENCES: dict[str, type[Defence]] = {
 WEIGHTS: dict[str, tuple[str, ...]] = {name: cls.weights for name, cls in DEFENCES.items()}
 
 # Settings a params section defend.<name> may leave out: DiffDefense's ablations (ablation.variants), whose
-# defaults are the method itself, and the frozen U-Net's precision (default fp32). Any other setting left
+# defaults are the method itself, and the frozen U-Net's precision (default auto, as params.yaml). Any other setting left
 # out is an error, not the library's default.
 OPTIONAL_SETTINGS: dict[str, tuple[str, ...]] = {
     "diffdefense": ("denoiser", "output", "code_beta_start", "code_beta_end", "precision"),
@@ -47,7 +47,7 @@ class DefenceContext:
 
     models_dir: Path
     device: torch.device
-    batch_size: int = 64
+    batch_size: int = 40
     progress: bool = False
 
     def __post_init__(self):

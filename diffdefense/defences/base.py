@@ -48,7 +48,7 @@ class Defence:
     weights: tuple[str, ...] = ()  # files in the pipeline's models/ directory that `load` reads
     networks: tuple[str, ...] = ()  # what the constructor takes before the settings: unet, schedule, generator
 
-    def __init__(self, network: nn.Module | None = None, *, seed: int = 0, batch_size: int = 64,
+    def __init__(self, network: nn.Module | None = None, *, seed: int = 0, batch_size: int = 40,
                  progress: bool = False):
         check_int_range("seed", seed, 0, 2**32 - 1)  # the stages also seed numpy with it, whose range this is
         check_int_range("batch_size", batch_size, 1)

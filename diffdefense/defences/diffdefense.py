@@ -66,7 +66,7 @@ class DiffDefense(Defence):
     def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, *, variant: str = "code",
                  L: int = 4, R: int = 5, t_star: int = 15, lr: float = 0.02, lr_restart: float = 25.0,
                  decay: float = 0.1, code_beta_start: float = 1e-4, code_beta_end: float = 0.02,
-                 denoiser: str = "unet", output: str = "sigmoid", precision: str = "fp32", **common):
+                 denoiser: str = "unet", output: str = "sigmoid", precision: str = "auto", **common):
         check_one_of("variant", variant, VARIANTS)
         check_one_of("denoiser", denoiser, DENOISERS)
         check_one_of("output", output, OUTPUTS)

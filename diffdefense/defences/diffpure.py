@@ -27,7 +27,7 @@ class DiffPure(Defence):
     weights = ("ddpm.safetensors",)
     networks = ("unet", "schedule")
 
-    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, precision: str = "fp32",
+    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, precision: str = "auto",
                  **common):
         check_int_range("t_star", t_star, 1, schedule.num_steps)
         super().__init__(unet, **common)
