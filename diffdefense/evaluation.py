@@ -39,6 +39,11 @@ def correct(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, **kwar
     return predict(model, images, **kwargs) == labels.cpu()
 
 
+def confident(model: nn.Module, images: torch.Tensor, level: float = 0.9, **kwargs) -> torch.Tensor:
+    """Per image, whether `model`'s top softmax probability is at least `level` (bool, on the CPU)."""
+    return logits(model, images, **kwargs).softmax(1).max(1).values >= level
+
+
 def margins(model: nn.Module, images: torch.Tensor, **kwargs) -> torch.Tensor:
     """Per image, the gap between the two largest logits: near 0 the prediction sits on a decision
     boundary, where float rounding (another device, batch size or thread count) can flip it."""

@@ -66,6 +66,8 @@ class Detection:
 
 @dataclass
 class AdaptiveResult:
+    """What `adaptive_evaluation` returns: the metrics, one table line per row and measure, and the cost."""
+
     metrics: dict  # metrics/adaptive.json: both tiers, paired tests, detection, budget yields
     rows: list[dict]  # plots/adaptive.csv, one line per row and measure
     seconds_per_image: dict[str, dict[str, float]]

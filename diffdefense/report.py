@@ -175,13 +175,16 @@ def defencegan_note(table3: dict) -> str:
                     f"{rows[100, 10]['paper_accuracy'] - rows[100, 1]['paper_accuracy']:+.1f} points; we gain "
                     + " and ".join(f"{gain:+.1f} on {name}" for name, gain in gains.items()) + ".")
     generator = table3.get("generator")
-    if generator and generator["architecture"] == "dcgan":
-        text.append(f"This run's generator is a DCGAN (width {generator['width']}, latent {generator['latent_dim']}); "
-                    "with the default profile's CPU-sized one, `plots/gan_samples.png` shows malformed strokes "
-                    "rather than digits, so these rows also measure a weakly trained generator.")
-    elif generator:
-        text.append(f"This run's generator has the authors' architecture (width {generator['width']}, latent "
-                    f"{generator['latent_dim']}); `plots/gan_samples.png` shows how digit-like its samples are.")
+    if generator:
+        kind = "a DCGAN" if generator["architecture"] == "dcgan" else "the authors' architecture"
+        text.append(f"This run's generator is {kind} (width {generator['width']}, latent {generator['latent_dim']}).")
+    if generator and "samples_confident" in generator:
+        samples, clean = generator["samples_confident"], generator["clean_confident"]
+        weaker = _interval_order(clean, samples) == 1
+        text.append(f"Classifier A gives a class probability of at least 0.9 to {cell(samples)} % of "
+                    f"{samples['images']} of its samples, against {cell(clean)} % of {clean['images']} clean test "
+                    "images" + (": it recognises fewer of the generator's samples as digits than real digits, so "
+                                "these rows also measure how far the generator is from the data." if weaker else "."))
     return " ".join(text)
 
 

@@ -33,6 +33,16 @@ def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_
             "and 88.50 % under AutoAttack; `profiles/paper.yaml` trains at their setting.", ""]
 
 
+def ddpm_length_line(path: Path) -> list[str]:
+    """The DDPM-length check (results/ddpm-scale) in one line, from its paired tests, if it was run."""
+    if not path.exists():
+        return []
+    scores = json.loads(path.read_text())
+    finding = report.ddpm_length_markdown(scores).rsplit("\n\n", 1)[1]
+    return [f"- **A longer-trained DDPM** ([results/ddpm-scale/](results/ddpm-scale/SOURCE.md), "
+            f"{', '.join(scores['checkpoints'])} epochs, {scores['images']} images): {finding}"]
+
+
 def verdict_table(adaptive: dict) -> str:
     """One row per defence: clean and robust accuracy on the large set (surrogate attacks) and robust
     accuracy on the subset (every attack, through the defence too), worst case over the draws."""
@@ -137,7 +147,9 @@ def main():
         f"({ad['attack']['steps']} steps, {ad['attack']['eot_samples']} EOT samples) and the full gradient through "
         "the defence. Generated verdict:", "",
         *[line for line in report.verdict_markdown(t2, verdict, sum(dd.values()) / len(dd), abl).splitlines()
-          if "Adaptive" in line or "Pick" in line or "surrogates strong" in line or "against binarize" in line], "",
+          if "Adaptive" in line or "Pick" in line or "surrogates strong" in line or "against binarize" in line],
+        *([line] if "detection" in ad and (line := report.detection_verdict(ad["detection"])) else []),
+        *ddpm_length_line(ROOT / "results" / "ddpm-scale" / "scores.json"), "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
         "### Table 2: unseen attacks and robust training, %", "", report.table2_markdown(t2), "",
         *pgd_training_note(clf.get("A_pgd"), t2, training.get("A_pgd"),

@@ -10,11 +10,14 @@ from diffdefense.cli import load_params, run_stage, section
 from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
 from diffdefense.errors import UsageError, check_int_range, check_one_of
-from diffdefense.evaluation import timed_accuracy
+from diffdefense.evaluation import confident, timed_accuracy
 from diffdefense.io import load_tensors, write_csv, write_json
 from diffdefense.models import load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, attack_sets, made_by
 from diffdefense.seeding import seed_everything
+from diffdefense.statistics import summarise
+
+GENERATOR_SAMPLES = 500  # samples of Defense-GAN's generator that classifier A is asked to recognise
 
 
 def first_images(set_name: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,10 +59,17 @@ def main():
             lines.append(row | {"set": set_name} | results[set_name]
                          | (paper_row if set_name == cfg["set"] else dict.fromkeys(paper_row)))
         rows[name] = row | results.pop(cfg["set"]) | paper_row | ({"clean": results["clean"]} if results else {})
+    described = {}
+    if generator is not None:  # how digit-like its samples are, measured: A's confidence on them and on real images
+        z = torch.randn(GENERATOR_SAMPLES, generator.latent_dim, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            samples = generator(z.to(device)).cpu()
+        described = {"generator": {"architecture": generator.architecture, "latent_dim": generator.latent_dim,
+                                   "width": generator.width,
+                                   "samples_confident": summarise(confident(classifier, samples), confidence),
+                                   "clean_confident": summarise(confident(classifier, sets["clean"][0]), confidence)}}
     write_json("metrics/table3.json", {"set": cfg["set"], "images": cfg["images"], "device": str(device),
-                                       "threads": torch.get_num_threads(), "rows": rows}
-               | ({"generator": {"architecture": generator.architecture, "latent_dim": generator.latent_dim,
-                                 "width": generator.width}} if generator is not None else {}))
+                                       "threads": torch.get_num_threads(), "rows": rows} | described)
     table = pd.DataFrame(lines)
     write_csv("plots/table3.csv", table)
     print(table.to_string(index=False))
