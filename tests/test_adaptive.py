@@ -138,11 +138,15 @@ class CountingDrawDependent(DrawDependent):
 
 def test_each_image_is_scored_under_every_draw_by_worst_case_and_majority():
     images = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 2, 2).contiguous()
-    first, robust, *_ = robust_over_draws(DrawDependent(), {"a": images}, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
+    scores = robust_over_draws(DrawDependent(), {"a": images}, torch.ones(6, dtype=torch.long), seeds=[0, 1, 2])
+    first, robust = scores.first_draw, scores.robust
     assert first["a"].tolist() == [False, True, True, False, True, True]  # seed 0 alone
     assert robust["one"].tolist() == first["a"].tolist()
     assert not robust["worst"].any()  # every image is wrong under exactly one of the three draws
     assert robust["majority"].all()
+    # images 1 and 4 are right under seeds 0 and 1, wrong under 2: the last draw decided them (budget yield)
+    assert scores.decided_by_last_draw.tolist() == [False, True, False, False, True, False]
+    assert scores.recon_error["a"].tolist() == [0.0] * 6  # a model that keeps no reconstruction error
 
 
 def test_later_draws_are_spent_only_on_images_that_can_still_be_robust():
