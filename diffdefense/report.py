@@ -183,8 +183,12 @@ def defencegan_note(table3: dict) -> str:
         weaker = _interval_order(clean, samples) == 1
         text.append(f"Classifier A gives a class probability of at least 0.9 to {cell(samples)} % of "
                     f"{samples['images']} of its samples, against {cell(clean)} % of {clean['images']} clean test "
-                    "images" + (": it recognises fewer of the generator's samples as digits than real digits, so "
+                    "images" + (": it recognises fewer of the generator's samples than real images, so "
                                 "these rows also measure how far the generator is from the data." if weaker else "."))
+        ddpm = table3.get("ddpm")
+        if ddpm:  # the same measure for the DDPM DiffDefense reconstructs with
+            text.append(f"On {ddpm['samples_confident']['images']} samples of the DDPM's full {ddpm['timesteps']}-step "
+                        f"reverse process it does so for {cell(ddpm['samples_confident'])} %.")
     return " ".join(text)
 
 
@@ -316,6 +320,75 @@ def paired_markdown(adaptive: dict) -> str:
                              test["only_second"], _p(test["p_value"]), verdict, _detectable(test)])
     return markdown_table(["Defences", "Scoring", "Images", "Robust only with the first", "Robust only with the second",
                            "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
+
+
+def verdict_table(adaptive: dict) -> str:
+    """One row per defence: clean and robust accuracy on the large set (surrogate attacks) and robust
+    accuracy on the subset (every attack, through the defence too), worst case over the draws."""
+    large, subset, draws = adaptive["large"], adaptive["subset"], adaptive["evaluation_draws"]
+    return markdown_table(
+        ["Defence (classifier A behind it)", f"clean, {large['images']} images",
+         f"robust to surrogates, {large['images']} images, one draw",
+         f"robust to surrogates, {large['images']} images, every one of {draws} draws",
+         f"robust to every attack, {subset['images']} images, every draw"],
+        [[DEFENCE_NAMES.get(d, d), cell(row["clean"]), cell(row["robust_all"]),
+          cell(row["robust_all_worst_of_draws"]), cell(subset["defences"][d]["robust_all_worst_of_draws"])]
+         for d, row in large["defences"].items()])
+
+
+def _against(adaptive: dict, other: str) -> str:
+    """DiffDefense against row `other` on the large set, worst case over draws, from its McNemar test."""
+    test = adaptive["large"].get("paired_robust_all", {}).get(f"diffdefense_vs_{other}", {}).get("worst")
+    name = DEFENCE_NAMES.get(other, other)
+    if test is None:
+        return f"was not tested against {name}"
+    if test["p_value"] >= 0.05:
+        return f"does not differ measurably from {name} (McNemar p = {_p(test['p_value'])})"
+    if test["only_first"] > test["only_second"]:
+        return f"is measurably more robust than {name} (McNemar p {_p(test['p_value'], '= ')})"
+    return f"is measurably less robust than {name} (McNemar p {_p(test['p_value'], '= ')})"
+
+
+def dataset_verdict(dataset: str, adaptive: dict) -> str:
+    """What DiffDefense does on one dataset under adaptive attack, in one sentence drawn from its numbers."""
+    rows, draws = adaptive["large"]["defences"], adaptive["evaluation_draws"]
+    eps = adaptive["surrogate"][next(iter(adaptive["surrogate"]))]["eps"]
+    others = [d for d in ("binarize", "A_pgd") if d in rows]
+    return (f"**{dataset}** (L∞ ε {eps:g}, {adaptive['large']['images']} images, worst of {draws} draws): "
+            f"DiffDefense keeps {cell(rows['diffdefense']['robust_all_worst_of_draws'])} % under the surrogate "
+            f"attacks (clean {cell(rows['diffdefense']['clean'])} %), "
+            + ", ".join(f"{DEFENCE_NAMES.get(d, d)} {cell(rows[d]['robust_all_worst_of_draws'])} % "
+                        f"(clean {cell(rows[d]['clean'])} %)" for d in others)
+            + "; DiffDefense " + " and ".join(_against(adaptive, d) for d in others) + ".")
+
+
+def has_current_verdict(adaptive: dict) -> bool:
+    """Whether an adaptive.json (of a committed run) has what the verdict tables read: both tiers, scored
+    under several draws, and the surrogates' settings."""
+    return ({"large", "subset", "surrogate", "evaluation_draws"} <= set(adaptive)
+            and all("robust_all_worst_of_draws" in row for row in adaptive["large"]["defences"].values()))
+
+
+def datasets_verdict_markdown(adaptives: dict[str, dict]) -> str:
+    """The adaptive verdict of several datasets' runs side by side: per dataset and row, clean accuracy and
+    robust accuracy under the surrogates (one draw, every draw) and on the subset (every attack), then one
+    sentence per dataset and its detection line."""
+    rows = []
+    for dataset, adaptive in adaptives.items():
+        large, subset = adaptive["large"], adaptive["subset"]
+        eps = adaptive["surrogate"][next(iter(adaptive["surrogate"]))]["eps"]
+        for d, row in large["defences"].items():
+            rows.append([dataset, f"{eps:g}", DEFENCE_NAMES.get(d, d), cell(row["clean"]), cell(row["robust_all"]),
+                         cell(row["robust_all_worst_of_draws"]),
+                         f"{cell(subset['defences'][d]['robust_all_worst_of_draws'])} ({subset['images']})"])
+    lines = [markdown_table(["Dataset", "ε", "Row", "clean", "surrogates, one draw", "surrogates, every draw",
+                             "every attack, subset, every draw (images)"], rows), ""]
+    for dataset, adaptive in adaptives.items():
+        lines.append(f"- {dataset_verdict(dataset, adaptive)}")
+        detection = detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
+        if detection:
+            lines.append("  " + detection.removeprefix("- "))
+    return "\n".join(lines)
 
 
 def ddpm_length_markdown(scores: dict) -> str:

@@ -43,18 +43,15 @@ def ddpm_length_line(path: Path) -> list[str]:
             f"{', '.join(scores['checkpoints'])} epochs, {scores['images']} images): {finding}"]
 
 
-def verdict_table(adaptive: dict) -> str:
-    """One row per defence: clean and robust accuracy on the large set (surrogate attacks) and robust
-    accuracy on the subset (every attack, through the defence too), worst case over the draws."""
-    large, subset, draws = adaptive["large"], adaptive["subset"], adaptive["evaluation_draws"]
-    return report.markdown_table(
-        ["Defence (classifier A behind it)", f"clean, {large['images']} images",
-         f"robust to surrogates, {large['images']} images, one draw",
-         f"robust to surrogates, {large['images']} images, every one of {draws} draws",
-         f"robust to every attack, {subset['images']} images, every draw"],
-        [[report.DEFENCE_NAMES.get(d, d), report.cell(row["clean"]), report.cell(row["robust_all"]),
-          report.cell(row["robust_all_worst_of_draws"]),
-          report.cell(subset["defences"][d]["robust_all_worst_of_draws"])] for d, row in large["defences"].items()])
+def datasets_verdicts(dataset: str, verdict: dict) -> dict[str, dict]:
+    """This run's verdict on `dataset` (the larger committed run's where there is one) and each other
+    dataset's committed run (results/<dataset>/) that has the current verdict's outputs, keyed by dataset."""
+    others = {}
+    for path in sorted((ROOT / "results").glob("*/metrics/adaptive.json")):
+        theirs, name = json.loads(path.read_text()), json.loads((path.parent / "table1.json").read_text())["dataset"]
+        if name != dataset and report.has_current_verdict(theirs):
+            others[name] = theirs
+    return {dataset: verdict} | others
 
 
 def main():
@@ -138,7 +135,8 @@ def main():
         "generated verdict). Cells read `ours [95 % Wilson interval] (paper)`; ✗ marks a paper number outside our "
         "interval; only those are differences.", "",
         "### Does DiffDefense hold against an attacker who knows it?", "",
-        verdict_table(verdict), "",
+        *[f"- {report.dataset_verdict(name, a)}" for name, a in datasets_verdicts(t1['dataset'], verdict).items()], "",
+        report.verdict_table(verdict), "",
         *([f"From the same stage run on {verdict['large']['images']} images, committed under "
            f"[`{larger[0].relative_to(ROOT)}/`]({larger[0].relative_to(ROOT)}/SOURCE.md) (the default run scores "
            f"{ad['large']['images']}: its tables are in the report).", ""] if larger else []),

@@ -77,6 +77,10 @@ def main():
     boundary, fragile = report.boundary_markdown(table1["boundary"])
     others = {path.parent.parent.name: json.loads(path.read_text())
               for path in sorted(RESULTS.glob("*/metrics/table1.json")) if path.parent.parent.name != dataset}
+    # the other datasets' adaptive verdicts, where their run has this stage's current outputs
+    other_verdicts = {name: json.loads(path.read_text()) for name in others
+                      if (path := RESULTS / name / "metrics" / "adaptive.json").exists()}
+    other_verdicts = {name: a for name, a in other_verdicts.items() if report.has_current_verdict(a)}
     larger = report.larger_adaptive_run(RESULTS, params)
     verdict_adaptive = larger[1] if larger else adaptive
     detection_line = report.detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
@@ -164,6 +168,10 @@ def main():
         + (f" The adaptive lines come from the {verdict_adaptive['large']['images']}-image run." if larger else ""),
         report.verdict_markdown(table2, verdict_adaptive, _mean(seconds.get("diffdefense")), ablation)
         + (f"\n{detection_line}" if detection_line else ""),
+        *([f"### The verdict beside the other datasets' runs ({', '.join(other_verdicts)})",
+           "Each from its own run of this stage, committed under `results/<dataset>/` (its SOURCE.md gives the "
+           "command, commit and machine); ε is each run's L∞ budget.",
+           report.datasets_verdict_markdown({dataset: verdict_adaptive} | other_verdicts)] if other_verdicts else []),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",
@@ -171,7 +179,9 @@ def main():
                               [[f"classifier {n}", m["step"], f"{m['train_loss']:.4f}",
                                 f"{report.cell(m['test'])} ({m['test']['images']})"]
                                for n, m in classifiers.items()]
-                              + [["DDPM (epsilon-MSE)", ddpm["step"], f"{ddpm['train_loss']:.4f}", "–"]]),
+                              + [["DDPM (epsilon-MSE)", ddpm["step"], f"{ddpm['train_loss']:.4f}",
+                                  f"held-out epsilon-MSE {ddpm['held_out_eps_mse']:.4f} ({ddpm['held_out_images']})"
+                                  if "held_out_eps_mse" in ddpm else "–"]]),
         f"Defense-GAN generator: {gan['step']} epochs; samples:\n\n![GAN samples]({PLOTS / 'gan_samples.png'})",
         "## Params used",
         "```yaml\n" + yaml.safe_dump(used, sort_keys=False).strip() + "\n```",

@@ -12,12 +12,12 @@ from diffdefense.device import resolve_device
 from diffdefense.errors import UsageError, check_int_range, check_one_of
 from diffdefense.evaluation import confident, timed_accuracy
 from diffdefense.io import load_tensors, write_csv, write_json
-from diffdefense.models import load_classifier
+from diffdefense.models import load_classifier, load_ddpm
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR, SETS_DIR, attack_sets, made_by
 from diffdefense.seeding import seed_everything
 from diffdefense.statistics import summarise
 
-GENERATOR_SAMPLES = 500  # samples of Defense-GAN's generator that classifier A is asked to recognise
+GENERATOR_SAMPLES = 500  # samples of Defense-GAN's generator and of the DDPM that classifier A is asked to recognise
 
 
 def first_images(set_name: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,6 +68,13 @@ def main():
                                    "width": generator.width,
                                    "samples_confident": summarise(confident(classifier, samples), confidence),
                                    "clean_confident": summarise(confident(classifier, sets["clean"][0]), confidence)}}
+    # the DDPM that DiffDefense reconstructs with, judged the same way: its full reverse process from noise
+    unet, schedule = load_ddpm(MODELS_DIR / "ddpm.safetensors", device)
+    unet.eval()
+    ddpm_samples = torch.cat([schedule.sample(unet, (100, *unet.image_shape), torch.Generator().manual_seed(seed), device)
+                              for seed in range(GENERATOR_SAMPLES // 100)]).cpu()
+    described["ddpm"] = {"timesteps": schedule.num_steps,
+                         "samples_confident": summarise(confident(classifier, ddpm_samples), confidence)}
     write_json("metrics/table3.json", {"set": cfg["set"], "images": cfg["images"], "device": str(device),
                                        "threads": torch.get_num_threads(), "rows": rows} | described)
     table = pd.DataFrame(lines)

@@ -1,13 +1,13 @@
 """Train the DDPM noise predictor (params train_ddpm) on the clean training split."""
 
 from diffdefense.cli import load_params, run_stage, section
-from diffdefense.data import training_split
+from diffdefense.data import load_split, training_split
 from diffdefense.device import resolve_device
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.models import UNet, save_ddpm
 from diffdefense.seeding import seed_everything
-from diffdefense.training import train_ddpm
+from diffdefense.training import held_out_eps_mse, train_ddpm
 from diffdefense.training_log import TrainingLog
 
 
@@ -24,8 +24,11 @@ def main():
     with TrainingLog("metrics/train_ddpm") as log:
         history = train_ddpm(unet, schedule, images, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
                              seed=cfg["seed"], device=device, on_epoch=log.epoch)
+        test_images, _ = load_split("data/raw", data["dataset"], "test")  # never trained on
+        held_out = held_out_eps_mse(unet.cpu(), schedule, test_images, seed=cfg["seed"])  # its generator is on CPU
+        log.finish(held_out_eps_mse=held_out, held_out_images=len(test_images))
         save_ddpm(unet, schedule, "models/ddpm.safetensors")
-    print(f"DDPM: final epsilon-MSE {history[-1]['train_loss']:.4f}")
+    print(f"DDPM: final epsilon-MSE {history[-1]['train_loss']:.4f}, held out {held_out:.4f}")
 
 
 if __name__ == "__main__":

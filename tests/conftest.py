@@ -1,4 +1,7 @@
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,26 @@ def mirror() -> Path:
     if not (path / "MNIST" / "raw").is_dir():
         pytest.fail(f"no dataset mirror at {path}; set {MIRROR_ENV} (see README)")
     return path
+
+
+def repro_in_copy(work: Path, params_yaml: str, mirror: Path) -> dict:
+    """Copy the repository's tracked files into `work` (no lock, metrics or plots), write `params_yaml` as its
+    params.yaml and run the real `dvc repro` there against the local mirror; returns the environment used."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, work / name)
+    (work / "params.yaml").write_text(params_yaml)
+    for path in ("dvc.lock", "metrics", "plots"):
+        shutil.rmtree(work / path, ignore_errors=True) if (work / path).is_dir() else (work / path).unlink(missing_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    env = os.environ | {"DIFFDEFENSE_DATA_MIRROR": str(mirror), "PYTHONPATH": str(work)}
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=work, env=env, capture_output=True,
+                            text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return env
 
 
 @pytest.fixture(scope="session")

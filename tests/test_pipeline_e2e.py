@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import repro_in_copy
 from scripts.compare_runs import TIMING_KEYS, untimed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,18 +27,7 @@ def dvc(workdir: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, mirror):
     work = tmp_path_factory.mktemp("repo")
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split("\0")
-    for name in filter(None, tracked):
-        if (REPO / name).is_file():
-            (work / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, work / name)
-    shutil.copy(REPO / "profiles" / "tiny.yaml", work / "params.yaml")
-    for path in ("dvc.lock", "metrics", "plots"):
-        shutil.rmtree(work / path, ignore_errors=True) if (work / path).is_dir() else (work / path).unlink(missing_ok=True)
-    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
-    env = os.environ | {"DIFFDEFENSE_DATA_MIRROR": str(mirror), "PYTHONPATH": str(work)}
-    dvc(work, "repro", env=env)
+    env = repro_in_copy(work, (REPO / "profiles" / "tiny.yaml").read_text(), mirror)
     return work, env
 
 

@@ -312,3 +312,32 @@ def test_ddpm_length_section_calls_a_checkpoint_different_only_where_its_paired_
     scores["checkpoints"]["30"] = row(0.044, 170, 0.001, 21, 1)
     assert report.ddpm_length_markdown(scores).endswith(
         "differs from the 3-epoch DDPM's at 30 epochs (higher, p = 0.001).")
+
+
+def verdict_run(eps: float, diffdefense: int, binarize: int, paired: dict) -> dict:
+    """An adaptive.json with two rows on 100 images (10 through the defence), robust counts as given."""
+    def row(robust):
+        return {"clean": acc(95, 100), "robust_all": acc(robust, 100), "robust_all_worst_of_draws": acc(robust, 100)}
+    return {"evaluation_draws": 3, "surrogate": {"pgd": {"attack": "pgd", "eps": eps}},
+            "large": {"images": 100, "defences": {"diffdefense": row(diffdefense), "binarize": row(binarize)},
+                      "paired_robust_all": paired},
+            "subset": {"images": 10, "defences": {"diffdefense": {"robust_all_worst_of_draws": acc(5, 10)},
+                                                   "binarize": {"robust_all_worst_of_draws": acc(6, 10)}}}}
+
+
+def test_the_datasets_verdicts_sit_side_by_side_with_their_eps_and_a_sentence_each_from_the_paired_test():
+    mnist = verdict_run(0.3, 70, 82, {"diffdefense_vs_binarize": {"worst": PAIRED["diffdefense_vs_binarize"]["worst"]}})
+    fashion = verdict_run(0.1, 60, 58, {"diffdefense_vs_binarize": {"worst": PAIRED["diffdefense_vs_binarize"]["one"]}})
+    text = report.datasets_verdict_markdown({"MNIST": mnist, "FashionMNIST": fashion})
+    assert "| MNIST | 0.3 | DiffDefense | 95.0 [88.8, 97.8] | 70.0 [60.4, 78.1] | 70.0 [60.4, 78.1] | 50.0 [23.7, 76.3] (10) |" in text
+    assert "| FashionMNIST | 0.1 | binarize |" in text
+    sentences = [line for line in text.splitlines() if line.startswith("- ")]
+    assert sentences[0].startswith("- **MNIST** (L∞ ε 0.3, 100 images, worst of 3 draws): DiffDefense keeps 70.0")
+    assert sentences[0].endswith("DiffDefense is measurably less robust than binarize (McNemar p = 0.0005).")
+    assert sentences[1].endswith("DiffDefense does not differ measurably from binarize (McNemar p = 1).")
+
+
+def test_a_committed_run_from_before_the_draws_is_left_out_of_the_side_by_side_verdict():
+    old = {"large": {"images": 100, "defences": {"diffdefense": {"clean": 90.0, "robust_all": 40.0}}}}
+    assert not report.has_current_verdict(old)
+    assert report.has_current_verdict(verdict_run(0.1, 60, 58, {}))
