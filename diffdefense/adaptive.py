@@ -135,15 +135,12 @@ class DrawScores(NamedTuple):
 def first_draw_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                       batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image, whether `model` classifies it right, and the reconstruction error of the call (zeros for a
-    model that keeps none), `batch_size` images at a time (as evaluation.logits)."""
-    device = next(model.parameters()).device
+    model that keeps none), `batch_size` images at a time: one call each, so the error is that batch's."""
     right, errors = [], []
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            right.append(model(images[i:i + batch_size].to(device)).argmax(1).cpu() == labels[i:i + batch_size].cpu())
-            error = getattr(model, "last_recon_error", None)
-            errors.append(torch.zeros(len(right[-1])) if error is None else error.float().cpu())
+    for i in range(0, len(images), batch_size):
+        right.append(correct(model, images[i:i + batch_size], labels[i:i + batch_size], batch_size=batch_size))
+        error = getattr(model, "last_recon_error", None)
+        errors.append(torch.zeros(len(right[-1])) if error is None else error.float().cpu())
     return torch.cat(right), torch.cat(errors)
 
 

@@ -323,13 +323,13 @@ def check_attack_settings(params: dict) -> None:
     now, before any training, by building the attack as its stage will, on an untrained classifier A."""
     from .attacks import build_attack
     from .models import CLASSIFIERS
+    from .protocol import surrogate_attacks
 
     classifier = CLASSIFIERS["A"]()
     given = [(name, f"attack.settings.{name}", dict(s)) for name, s in params["attack"]["settings"].items()]
-    given += [(s["attack"], f"adaptive.surrogate.{name}", {k: v for k, v in s.items() if k not in ("attack", "classifiers")})
-              for name, s in params["adaptive"]["surrogate"].items()]
     given += [(cfg["adversarial"]["attack"], f"train_classifier.{name}.adversarial",
                {k: v for k, v in cfg["adversarial"].items() if k != "attack"})
               for name, cfg in params["train_classifier"].items() if cfg.get("adversarial")]
     for attack, section, settings in given:
         build_attack(attack, classifier, settings, section)
+    surrogate_attacks(params["adaptive"]["surrogate"], classifier)

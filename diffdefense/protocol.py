@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -32,12 +32,26 @@ from torch import nn
 from .adaptive import eot_pgd, robust_over_draws
 from .attacks import build_attack
 from .defended import DefendedClassifier, detection_threshold
-from .defences import Defence, NoDefence
+from .defences import Defence
 from .statistics import auc_interval, mcnemar, summarise
 
 FRESH_DRAW = 10**6  # evaluation draws start here, so the attack never sees the noise it is scored with
 ATTACK_NAMES = {"bpda": "bpda_eot_pgd", "full": "full_gradient_pgd", "aware": "detector_aware_bpda_eot_pgd"}
 RULE_KEYS = {"one": "robust_all", "worst": "robust_all_worst_of_draws", "majority": "robust_all_majority_of_draws"}
+
+
+def surrogate_attacks(surrogate: dict[str, dict], classifier: nn.Module, classifier_name: str | None = None,
+                      default_classifiers: Iterable[str] = ()) -> dict[str, Callable]:
+    """The surrogate attacks built on `classifier`: `surrogate` maps a name to {attack: <registry name>,
+    classifiers: [the classifier names it runs on; `default_classifiers` if absent], ...its settings}.
+    Only those that run on `classifier_name` (every one when it is None: to check their settings)."""
+    built = {}
+    for name, settings in surrogate.items():
+        settings = dict(settings)
+        if classifier_name is None or classifier_name in settings.pop("classifiers", default_classifiers):
+            settings.pop("classifiers", None)
+            built[name] = build_attack(settings.pop("attack"), classifier, settings, f"adaptive.surrogate.{name}")
+    return built
 
 
 @dataclass
@@ -57,7 +71,6 @@ class Detection:
     also met by the detector-aware attack on the subset."""
 
     calibration: torch.Tensor
-    calibration_labels: torch.Tensor
     false_positive_rate: float = 0.05
     aware_rows: list[str] = field(default_factory=lambda: ["diffdefense"])
     resamples: int = 1000
@@ -102,11 +115,7 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
         if classifier_name not in used:
             continue
         adversarials[classifier_name] = {}
-        for attack_name, settings in surrogate.items():
-            settings = dict(settings)
-            if classifier_name not in settings.pop("classifiers", classifiers):
-                continue
-            built = build_attack(settings.pop("attack"), classifier, settings, f"adaptive.surrogate.{attack_name}")
+        for attack_name, built in surrogate_attacks(surrogate, classifier, classifier_name, classifiers).items():
             say(f"{classifier_name}: surrogate {attack_name} on {n} images")
             adversarials[classifier_name][attack_name] = timed(
                 classifier_name, attack_name, n, lambda: built(images.to(device), labels.to(device)).cpu())
@@ -117,8 +126,7 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
     detected = {}
     for row in rows:
         defence = row.defence
-        identity = type(defence) is NoDefence  # no purification: one gradient, no error to threshold
-        gradients = ["full"] if identity else ["bpda", "full"] if defence.differentiable else ["bpda"]
+        gradients = ["full"] if defence.identity else ["bpda", "full"] if defence.differentiable else ["bpda"]
         models = {g: DefendedClassifier(classifiers[row.classifier], defence, g) for g in gradients}
         scorer = models[gradients[0]]  # scoring runs the plain purification, whatever the gradient
         large_sets = {"clean": images} | adversarials[row.classifier]
@@ -131,26 +139,29 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
         robust["large"] |= {(row.name, r): c for r, c in scores.robust.items()}
 
         threshold = None
-        if detection is not None and not identity:
+        if detection is not None and not defence.identity:
             scorer.redraw(draws[0])
             calibration = timed(row.name, "calibration", len(detection.calibration), lambda: scorer.purify(
                 detection.calibration.to(device)).recon_error.float().cpu())
             threshold = detection_threshold(calibration, detection.false_positive_rate)
 
-        through = {g: m for g, m in models.items()}
+        def attack_through(model: DefendedClassifier, gradient: str, changes: dict) -> torch.Tensor:
+            """eot_pgd through the defence on the subset; the full gradient through a purifier costs several
+            BPDA steps, so it gets its own, smaller budget."""
+            budget = full_gradient if gradient == "full" and "bpda" in models else {}
+            return eot_pgd(model, images[:k].to(device), labels[:k].to(device), progress_bar=progress_bar,
+                           **attack | budget | changes).cpu()
+
+        through = dict(models)
         if threshold is not None and row.name in detection.aware_rows:
             through["aware"] = models["bpda"] if "bpda" in models else models["full"]
         adversarial = {}
         for gradient, model in through.items():
             name = ATTACK_NAMES[gradient]
-            # the full gradient through a purifier costs several BPDA steps: its own, smaller budget
-            changes = full_gradient if gradient == "full" and "bpda" in models else {}
-            changes = changes | ({} if defence.randomised else {"eot_samples": 1})  # EOT needs randomness
+            changes = {} if defence.randomised else {"eot_samples": 1}  # EOT needs randomness
             changes = changes | ({"detector_threshold": threshold} if gradient == "aware" else {})
             say(f"{row.name}: {name} on {k} images")
-            adversarial[name] = timed(row.name, name, k, lambda: eot_pgd(
-                model, images[:k].to(device), labels[:k].to(device), progress_bar=progress_bar,
-                **attack | changes).cpu())
+            adversarial[name] = timed(row.name, name, k, lambda: attack_through(model, gradient, changes))
         subset_scores = robust_over_draws(scorer, adversarial, labels[:k], draws)
         subset = {name: c[:k] for name, c in scores.first_draw.items()} | subset_scores.first_draw
         by_rule_k = {r: c & scores.robust[r][:k] for r, c in subset_scores.robust.items()}
@@ -166,11 +177,8 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
             fixed = {}
             for gradient, model in models.items():
                 say(f"{row.name}, seed fixed at {row.seed}: {ATTACK_NAMES[gradient]} on {k} images")
-                changes = (full_gradient if gradient == "full" and "bpda" in models else {}) | {
-                    "fixed_seed": row.seed, "eot_samples": 1}
-                fixed[f"{ATTACK_NAMES[gradient]}_fixed_seed"] = eot_pgd(
-                    model, images[:k].to(device), labels[:k].to(device), progress_bar=progress_bar,
-                    **attack | changes).cpu()
+                fixed[f"{ATTACK_NAMES[gradient]}_fixed_seed"] = attack_through(
+                    model, gradient, {"fixed_seed": row.seed, "eot_samples": 1})
             seeded = robust_over_draws(
                 scorer, {name: x[:k] for name, x in adversarials[row.classifier].items()} | fixed, labels[:k], [row.seed])
             tiers["subset"][row.name] |= {name: summarise(c, confidence) for name, c in seeded.first_draw.items()

@@ -362,6 +362,22 @@ def dataset_verdict(dataset: str, adaptive: dict) -> str:
             + "; DiffDefense " + " and ".join(_against(adaptive, d) for d in others) + ".")
 
 
+def generators_markdown(runs: dict[str, tuple[dict, dict]]) -> str:
+    """How close each dataset's generative models are to its data, per dataset (table3.json and the DDPM's
+    training summary): the DDPM's epochs and held-out epsilon-MSE, and the share of samples of the DDPM and
+    of Defense-GAN's generator, and of clean test images, that classifier A gives probability >= 0.9."""
+    rows = []
+    for dataset, (table3, ddpm) in runs.items():
+        samples, generator = table3.get("ddpm", {}), table3.get("generator", {})
+        rows.append([dataset, ddpm["step"],
+                     f"{ddpm['held_out_eps_mse']:.4f}" if "held_out_eps_mse" in ddpm else "–",
+                     cell(samples["samples_confident"]) if samples else "–",
+                     cell(generator["samples_confident"]) if "samples_confident" in generator else "–",
+                     cell(generator["clean_confident"]) if "clean_confident" in generator else "–"])
+    return markdown_table(["Dataset", "DDPM epochs", "held-out ε-MSE", "A confident on DDPM samples, %",
+                           "on Defense-GAN samples, %", "on clean test images, %"], rows)
+
+
 def has_current_verdict(adaptive: dict) -> bool:
     """Whether an adaptive.json (of a committed run) has what the verdict tables read: both tiers, scored
     under several draws, and the surrogates' settings."""
@@ -395,7 +411,7 @@ def ddpm_length_markdown(scores: dict) -> str:
     """DiffDefense with DDPM checkpoints of increasing training length (results/ddpm-scale/scores.json):
     per checkpoint its held-out epsilon-MSE, clean and robust accuracy, and the paired test against the
     default length, then one sentence on whether robust accuracy moved, from those tests alone."""
-    reference, rows, moved = scores["default_epochs"], [], []
+    reference, rows = scores["default_epochs"], []
     for epoch, row in scores["checkpoints"].items():
         test = row["vs_default_length"]["worst"]
         mse = "–" if row["held_out_eps_mse"] is None else f"{row['held_out_eps_mse']:.4f}"
@@ -403,18 +419,22 @@ def ddpm_length_markdown(scores: dict) -> str:
         rows.append([epoch, mse, cell(row["first_draw"]["clean"]), cell(row["robust_one_draw"]),
                      cell(row["robust_worst_of_draws"]), "–" if same else f"{test['only_first']} / {test['only_second']}",
                      "–" if same else _p(test["p_value"])])
-        if not same and test["p_value"] < 0.05:
-            moved.append(f"{epoch} epochs ({'higher' if test['only_first'] > test['only_second'] else 'lower'}, "
-                         f"p {_p(test['p_value'], '= ')})")
     table = markdown_table(["DDPM epochs", "held-out ε-MSE", "clean", "robust, one draw", "robust, every draw",
                             f"robust only with it / only with {reference} epochs (every draw)", "McNemar p"], rows)
-    detectable = [_detectable(r["vs_default_length"]["worst"]) for e, r in scores["checkpoints"].items()
-                  if int(e) != reference]
-    finding = (f"Robust accuracy under every draw differs from the {reference}-epoch DDPM's at "
-               + ", ".join(moved) + "." if moved else
-               f"No checkpoint's robust accuracy under every draw differs from the {reference}-epoch DDPM's "
-               f"(McNemar p ≥ 0.05 each; the smallest differences these tests would detect: {', '.join(detectable)}).")
-    return table + "\n\n" + finding
+    return table + "\n\n" + ddpm_length_finding(scores)
+
+
+def ddpm_length_finding(scores: dict) -> str:
+    """Whether robust accuracy (every draw) moved with the DDPM's training length, from the paired tests."""
+    reference = scores["default_epochs"]
+    others = {e: r["vs_default_length"]["worst"] for e, r in scores["checkpoints"].items() if int(e) != reference}
+    moved = [f"{e} epochs ({'higher' if t['only_first'] > t['only_second'] else 'lower'}, p {_p(t['p_value'], '= ')})"
+             for e, t in others.items() if t["p_value"] < 0.05]
+    if moved:
+        return f"Robust accuracy under every draw differs from the {reference}-epoch DDPM's at " + ", ".join(moved) + "."
+    return (f"No checkpoint's robust accuracy under every draw differs from the {reference}-epoch DDPM's "
+            f"(McNemar p ≥ 0.05 each; the smallest differences these tests would detect: "
+            f"{', '.join(_detectable(t) for t in others.values())}).")
 
 
 def _interval_order(first: dict, second: dict) -> int:

@@ -1,6 +1,6 @@
 """Two runs of the pipeline compared image by image: the paired test that judges a change which alters
 outputs (a precision, a machine) on the same images, where comparing two accuracies would waste the pairing.
-Used by scripts/compare_defended.py and benchmarks/precision.py, no stage (so no stage's lock depends on it)."""
+Used by scripts/compare_defended.py and benchmarks/precision.py."""
 
 from __future__ import annotations
 

@@ -26,12 +26,11 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from diffdefense.adaptive import evaluation_images, robust_over_draws  # noqa: E402
-from diffdefense.attacks import build_attack  # noqa: E402
 from diffdefense.data import fetch, load_split  # noqa: E402
 from diffdefense.defended import defended_classifier  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
-from diffdefense.protocol import FRESH_DRAW  # noqa: E402
+from diffdefense.protocol import FRESH_DRAW, surrogate_attacks  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
 from diffdefense.statistics import mcnemar, summarise  # noqa: E402
 
@@ -66,13 +65,9 @@ def main() -> None:
     seed_everything(cfg["attack"]["seed"])
     classifier = load_classifier("A", classifier_file, "cpu")
     sets = {"clean": images}
-    for name, settings in cfg["surrogate"].items():
-        settings = dict(settings)
-        if "A" not in settings.pop("classifiers", ["A"]):
-            continue
+    for name, attack in surrogate_attacks(cfg["surrogate"], classifier, "A", ["A"]).items():
         print(f"surrogate {name} on A, {len(images)} images", flush=True)
-        sets[name] = build_attack(settings.pop("attack"), classifier, settings, f"adaptive.surrogate.{name}")(
-            images, labels)
+        sets[name] = attack(images, labels)
     draws = [FRESH_DRAW + i for i in range(cfg["evaluation_draws"])]
 
     results, robust = {}, {}

@@ -38,7 +38,7 @@ def ddpm_length_line(path: Path) -> list[str]:
     if not path.exists():
         return []
     scores = json.loads(path.read_text())
-    finding = report.ddpm_length_markdown(scores).rsplit("\n\n", 1)[1]
+    finding = report.ddpm_length_finding(scores)
     return [f"- **A longer-trained DDPM** ([results/ddpm-scale/](results/ddpm-scale/SOURCE.md), "
             f"{', '.join(scores['checkpoints'])} epochs, {scores['images']} images): {finding}"]
 

@@ -52,7 +52,7 @@ def main():
             classifiers, rows, drawn[:n], drawn_labels[:n], surrogate=cfg["surrogate"], attack=cfg["attack"],
             full_gradient=cfg["full_gradient"], through_images=cfg["through_images"],
             evaluation_draws=cfg["evaluation_draws"], fixed_seed=cfg["fixed_seed"],
-            detection=Detection(drawn[n:], drawn_labels[n:], detection["false_positive_rate"], detection["aware_rows"],
+            detection=Detection(drawn[n:], detection["false_positive_rate"], detection["aware_rows"],
                                 section(params, "statistics", "bootstrap_resamples"), section(params, "statistics", "seed")),
             confidence=section(params, "statistics", "confidence"), device=device, progress_bar=is_writer(),
             say=print if is_writer() else lambda *_: None)

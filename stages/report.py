@@ -171,7 +171,14 @@ def main():
         *([f"### The verdict beside the other datasets' runs ({', '.join(other_verdicts)})",
            "Each from its own run of this stage, committed under `results/<dataset>/` (its SOURCE.md gives the "
            "command, commit and machine); ε is each run's L∞ budget.",
-           report.datasets_verdict_markdown({dataset: verdict_adaptive} | other_verdicts)] if other_verdicts else []),
+           report.datasets_verdict_markdown({dataset: verdict_adaptive} | other_verdicts),
+           "How far each dataset's generative models are from its data: the DDPM DiffDefense reconstructs "
+           "with and Defense-GAN's generator, judged by classifier A's confidence (probability ≥ 0.9) on 500 of "
+           "their samples against clean test images.",
+           report.generators_markdown({dataset: (table3, ddpm)} | {
+               name: tuple(json.loads((RESULTS / name / "metrics" / f).read_text())
+                           for f in ("table3.json", "train_ddpm/metrics.json")) for name in other_verdicts})]
+          if other_verdicts else []),
         "## Fig. 2: clean, attacked and purified images",
         *[f"![{name}]({PLOTS / 'grids' / f'{name}.png'})" for name in defended_sets(section(params, "attack"))],
         "## Training",

@@ -92,3 +92,20 @@ def test_restarted_attacks_return_their_best_try_for_images_they_did_not_fool(na
     yields = attack.yields["fooled_by_restart"]
     assert len(yields) == 3 and sum(yields) == int((~not_fooled).sum()) - int(
         (model(images).argmax(1) != labels).sum() if name == "binarize_pgd" else 0)
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "deepfool"])
+def test_an_attack_runs_the_model_in_eval_mode_and_leaves_it_as_it_found_it(name, tiny_classifier, held_out):
+    images, labels = held_out[0][:16], held_out[1][:16]
+    torch.manual_seed(0)
+    in_eval = build_attack(name, tiny_classifier.eval(), FAST_SETTINGS[name])(images, labels)
+    tiny_classifier.train()  # dropout on, as during adversarial training
+    try:
+        torch.manual_seed(0)
+        attack = build_attack(name, tiny_classifier, FAST_SETTINGS[name])
+        assert tiny_classifier.training
+        in_train = attack(images, labels)
+        assert all(module.training for module in tiny_classifier.modules())
+    finally:
+        tiny_classifier.eval()
+    assert torch.equal(in_eval, in_train)  # dropout was off while it ran

@@ -1,6 +1,6 @@
-"""The DVC graph follows from the code: every project module a stage imports (its import closure, lazy
-imports included) is among the stage's declared deps, and every declared dep exists or is made by a stage.
-A missing dep means a stale cached result that nobody notices; the failure names what to add."""
+"""The DVC graph follows from the code: each stage's code deps are generated from its import closure (lazy
+imports included) by scripts/dvc_deps.py, and every declared dep exists or is made by a stage. A missing
+dep means a stale cached result that nobody notices; the failure says what to run."""
 
 import ast
 import re
@@ -10,55 +10,10 @@ import pytest
 import yaml
 
 from diffdefense.defences import WEIGHTS
+from scripts.dvc_deps import _entry, import_closure, regenerate
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("diffdefense", "stages")
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-
-
-def _module_file(name: str) -> Path | None:
-    path = REPO / name.replace(".", "/")
-    for candidate in (path / "__init__.py", path.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _nodes(tree: ast.AST):
-    """Every node, except inside a module-level __getattr__: diffdefense's lazy API, which stages do not use
-    (test_stages_do_not_use_the_lazy_api)."""
-    for node in ast.iter_child_nodes(tree):
-        if not (isinstance(node, ast.FunctionDef) and node.name == "__getattr__"):
-            yield node
-            yield from _nodes(node)
-
-
-def _imported_names(name: str, file: Path):
-    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
-    for node in _nodes(ast.parse(file.read_text())):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
-
-
-def import_closure(entry: str) -> set[str]:
-    """Project files (relative paths) that running `python -m entry` may import; empty files aside."""
-    files, stack = {}, [entry]
-    while stack:
-        name = stack.pop()
-        if name in files or name.split(".")[0] not in PACKAGES or (file := _module_file(name)) is None:
-            continue
-        files[name] = file
-        parts = name.split(".")
-        stack += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a module runs its packages
-        stack += list(_imported_names(name, file))
-    return {str(f.relative_to(REPO)) for f in files.values() if f.read_text().strip()}
 
 
 def _covered(path: str, deps: list[str]) -> bool:
@@ -87,8 +42,15 @@ def _made_by(dep: str, out: str) -> bool:
                 or re.match(re.escape(dep) + "/", out))
 
 
-def _entry(stage: dict) -> str:
-    return re.match(r"\S+ -m (\S+)", stage.get("do", stage)["cmd"]).group(1)
+def test_dvc_yaml_deps_are_the_generated_ones():
+    text = (REPO / "dvc.yaml").read_text()
+    assert regenerate(text) == text, "dvc.yaml's deps are stale: run python scripts/dvc_deps.py"
+
+
+def test_regenerating_adds_a_module_a_stage_starts_importing_and_keeps_data_deps():
+    text = (REPO / "dvc.yaml").read_text()
+    stale = text.replace("diffdefense/training_log.py, data/raw]", "data/raw]")
+    assert stale != text and regenerate(stale) == text
 
 
 @pytest.mark.parametrize("name", sorted(DVC))

@@ -125,6 +125,9 @@ def test_table3_ablation_grids_and_report(tiny_run):
     # The committed FashionMNIST run (results/) is shown beside this MNIST run's Table 1.
     assert "## Table 1 beside the other datasets' runs (FashionMNIST)" in report
     assert "| Attack | Setting | MNIST: no defence | MNIST: DiffDefense | FashionMNIST: no defence |" in report
+    # and its adaptive verdict beside this run's, ε and all
+    assert "### The verdict beside the other datasets' runs (FashionMNIST)" in report
+    assert "| FashionMNIST | 0.1 | DiffDefense |" in report and "| MNIST | 0.3 | DiffDefense |" in report
 
 
 def test_readme_python_example_runs_on_the_pipeline_outputs(tiny_run):

@@ -25,8 +25,7 @@ def test_adaptive_evaluation_scores_every_row_and_deploys_the_detector_where_a_d
         {"A": Threshold()}, rows, images, labels, through_images=4, evaluation_draws=3,
         surrogate={"pgd": {"attack": "pgd", "eps": 0.3, "step": 0.1, "steps": 3, "restarts": 1}},
         attack={"eps": 0.3, "step": 0.1, "steps": 2, "eot_samples": 2, "restarts": 1, "seed": 0, "batch_size": 4},
-        full_gradient={}, detection=Detection(calibration, torch.zeros(10, dtype=torch.long), 0.1, ["diffdefense"],
-                                              resamples=100), say=lambda *_: None)
+        full_gradient={}, detection=Detection(calibration, 0.1, ["diffdefense"], resamples=100), say=lambda *_: None)
     metrics = result.metrics
     assert set(metrics["large"]["defences"]) == {"none", "binarize", "diffdefense"}
     assert metrics["large"]["defences"]["none"]["pgd"]["images"] == 12

@@ -341,3 +341,13 @@ def test_a_committed_run_from_before_the_draws_is_left_out_of_the_side_by_side_v
     old = {"large": {"images": 100, "defences": {"diffdefense": {"clean": 90.0, "robust_all": 40.0}}}}
     assert not report.has_current_verdict(old)
     assert report.has_current_verdict(verdict_run(0.1, 60, 58, {}))
+
+
+def test_the_generators_table_shows_each_dataset_s_ddpm_and_gan_against_clean_images():
+    table3 = {"ddpm": {"timesteps": 100, "samples_confident": acc(40, 500)},
+              "generator": {"samples_confident": acc(150, 500), "clean_confident": acc(46, 50)}}
+    older = {"generator": {"samples_confident": acc(100, 500), "clean_confident": acc(45, 50)}}
+    lines = report.generators_markdown({"MNIST": (table3, {"step": 3, "held_out_eps_mse": 0.05871}),
+                                        "FashionMNIST": (older, {"step": 5})}).splitlines()
+    assert lines[2] == "| MNIST | 3 | 0.0587 | 8.0 [5.9, 10.7] | 30.0 [26.1, 34.2] | 92.0 [81.2, 96.8] |"
+    assert lines[3].startswith("| FashionMNIST | 5 | – | – | 20.0")

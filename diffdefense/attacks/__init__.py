@@ -6,6 +6,7 @@ A new attack is one module here with a `build(model, **settings)` function, plus
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 import torch
@@ -26,10 +27,37 @@ ATTACKS: dict[str, Callable[..., Attack]] = {
 }
 
 
+class _InEvalMode:
+    """`attack` run with `model` in eval mode (dropout off), the model's mode restored afterwards; the
+    attack's own attributes (such as `yields`) read through."""
+
+    def __init__(self, attack: Attack, model: torch.nn.Module):
+        self.attack, self.model = attack, model
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with _eval_mode(self.model):
+            return self.attack(images, labels)
+
+    def __getattr__(self, name: str):
+        return getattr(self.attack, name)
+
+
+@contextmanager
+def _eval_mode(model: torch.nn.Module):
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.train(training)
+
+
 def build_attack(name: str, model: torch.nn.Module, settings: dict, section: str | None = None) -> Attack:
     """Build attack `name` against `model`; `settings` are its keyword params from params.yaml, whose
-    section (default attack.settings.<name>) errors name."""
+    section (default attack.settings.<name>) errors name. The attack runs `model` in eval mode and leaves
+    it in the mode it found it in."""
     check_one_of("attack name", name, ATTACKS)
-    with settings_of(section or f"attack.settings.{name}"):
-        return ATTACKS[name](model.eval(), **settings)
+    with settings_of(section or f"attack.settings.{name}"), _eval_mode(model):
+        return _InEvalMode(ATTACKS[name](model, **settings), model)
 

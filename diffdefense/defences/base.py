@@ -45,6 +45,7 @@ class Defence:
 
     differentiable = False  # whether purify_with_graph is available (full-gradient adaptive attacks)
     randomised = False  # whether its output depends on `seed` (random starts or noise)
+    identity = False  # whether it leaves the input as it is (nothing to reconstruct, no error to threshold)
     weights: tuple[str, ...] = ()  # files in the pipeline's models/ directory that `load` reads
     networks: tuple[str, ...] = ()  # what the constructor takes before the settings: unet, schedule, generator
 

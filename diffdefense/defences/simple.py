@@ -14,6 +14,7 @@ class NoDefence(Defence):
     """The identity: the classifier sees its input (reconstruction error 0)."""
 
     differentiable = True
+    identity = True
 
     def reconstruct(self, x: torch.Tensor, first_index: int = 0,
                     keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
