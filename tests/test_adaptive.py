@@ -232,6 +232,7 @@ class SeedShift(NoDefence):
     """A toy randomised defence: adds -0.2 to every pixel under even seeds, nothing under odd ones."""
 
     randomised = True
+    identity = False  # it moves the image under even seeds
 
     def reconstruct(self, x, first_index=0, keep_graph=False):
         out = (x - 0.2 * (self.seed % 2 == 0)).clamp(0, 1)

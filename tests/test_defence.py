@@ -112,3 +112,8 @@ def test_the_library_defaults_are_the_pipelines():
                 assert signature[key].default == value, f"{name}.{key}: library {signature[key].default!r}, params {value!r}"
     assert inspect.signature(Defence).parameters["batch_size"].default == params["batch_size"]
     assert DefenceContext.__dataclass_fields__["batch_size"].default == params["batch_size"]
+
+
+def test_only_the_no_defence_is_the_identity():
+    from diffdefense.defences import DEFENCES
+    assert [name for name, cls in DEFENCES.items() if cls.identity] == ["none"]
