@@ -115,5 +115,4 @@ def test_the_library_defaults_are_the_pipelines():
 
 
 def test_only_the_no_defence_is_the_identity():
-    from diffdefense.defences import DEFENCES
     assert [name for name, cls in DEFENCES.items() if cls.identity] == ["none"]
