@@ -111,7 +111,8 @@ def main():
               f"on the 10 000 test images{target[n]}")
              for n, c in clf.items()]
     rows += [
-        ("train_ddpm", mins(["train_ddpm"]), f"{ddpm['step']} epochs: final ε-MSE {ddpm['train_loss']:.4f}"),
+        ("train_ddpm", mins(["train_ddpm"]), f"{ddpm['step']} epochs: final ε-MSE {ddpm['train_loss']:.4f}"
+         + (f", held out {ddpm['held_out_eps_mse']:.4f}" if "held_out_eps_mse" in ddpm else "")),
         ("train_gan", mins(["train_gan"]), f"{gan['step']} epochs"),
         (f"attack@* ({len(attack_keys)} sets)", mins(attack_keys),
          f"{min(attack_seconds.values()):.3f} to {max(attack_seconds.values()):.2f} s/image"),
