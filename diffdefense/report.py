@@ -400,7 +400,8 @@ def datasets_verdict_markdown(adaptives: dict[str, dict]) -> str:
     lines = [markdown_table(["Dataset", "ε", "Row", "clean", "surrogates, one draw", "surrogates, every draw",
                              "every attack, subset, every draw (images)"], rows), ""]
     for dataset, adaptive in adaptives.items():
-        lines.append(f"- {dataset_verdict(dataset, adaptive)}")
+        if "diffdefense" in adaptive["large"]["defences"]:
+            lines.append(f"- {dataset_verdict(dataset, adaptive)}")
         detection = detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
         if detection:
             lines.append("  " + detection.removeprefix("- "))

@@ -39,6 +39,8 @@ class _InEvalMode:
             return self.attack(images, labels)
 
     def __getattr__(self, name: str):
+        if name == "attack":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
         return getattr(self.attack, name)
 
 
