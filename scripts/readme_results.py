@@ -47,7 +47,7 @@ def datasets_verdicts(dataset: str, verdict: dict) -> dict[str, dict]:
     """This run's verdict on `dataset` (the larger committed run's where there is one) and each other
     dataset's committed run (results/<dataset>/) that has the current verdict's outputs, keyed by dataset."""
     others = {}
-    for path in sorted((ROOT / "results").glob("*/metrics/adaptive.json")):
+    for path in sorted(p for p in (ROOT / "results").glob("*/metrics/adaptive.json") if (p.parent / "table1.json").exists()):
         theirs, name = json.loads(path.read_text()), json.loads((path.parent / "table1.json").read_text())["dataset"]
         if name != dataset and report.has_current_verdict(theirs):
             others[name] = theirs
