@@ -112,11 +112,9 @@ def regenerate(text: str) -> str:
             i += 1
             continue
         indent, rest = len(dep_line.group(1)), dep_line.group(2).strip()
-        if rest.startswith("["):  # a flow list, possibly over several lines
-            block = rest
-            while not block.rstrip().endswith("]"):
+        if rest.startswith("["):  # a flow list, possibly over several lines: skip to its closing bracket
+            while not lines[i].rstrip().endswith("]"):
                 i += 1
-                block += " " + lines[i].strip()
             i += 1
         else:  # a block list: the `- item` lines below
             i += 1
