@@ -11,17 +11,29 @@ from torch import nn
 
 from .attacks.binarize_pgd import step_sizes
 from .defended import DefendedClassifier
-from .errors import check_int_range, check_positive
+from .errors import check_positive
 from .evaluation import correct
 from .progress import progress
 from .seeding import derived_seed
+from .settings import FRACTION, POSITIVE, POSITIVE_INT, SEED, Setting, Settings
 from .sharding import map_chunks
 
+EOT_PGD = Settings(  # params.yaml adaptive.attack
+    "BPDA/full-gradient + EOT PGD through a defence",
+    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    step=Setting(POSITIVE, 0.1, "first step size"),
+    final_step=Setting(POSITIVE, 0.01, "last step size (cosine decay; null: constant)", optional=True,
+                       nullable=True),
+    steps=Setting(POSITIVE_INT, 40, "steps per restart"),
+    eot_samples=Setting(POSITIVE_INT, 4, "draws of the defence averaged per gradient"),
+    restarts=Setting(POSITIVE_INT, 1, "random starts in the eps-ball"),
+    seed=Setting(SEED, 0, "seed of the starts and of the defence's draws"),
+    batch_size=Setting(POSITIVE_INT, 20, "images per gradient (bounds memory)"),
+)
 
-def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, eps: float = 0.3,
-            step: float = 0.05, final_step: float | None = None, steps: int = 20, eot_samples: int = 4,
-            restarts: int = 1, seed: int = 0, batch_size: int = 10, fixed_seed: int | None = None,
-            detector_threshold: float | None = None, progress_bar: bool = False) -> torch.Tensor:
+
+def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tensor, *, fixed_seed: int | None = None,
+            detector_threshold: float | None = None, progress_bar: bool = False, **settings) -> torch.Tensor:
     """L-inf PGD on `model` (defence then classifier), its gradient averaged over `eot_samples` draws of
     the defence's randomness per step (EOT). The gradient is the model's own: BPDA or full, as set by
     `model.gradient`. Gradients are taken `batch_size` images at a time, which bounds memory (a full
@@ -42,14 +54,9 @@ def eot_pgd(model: DefendedClassifier, images: torch.Tensor, labels: torch.Tenso
     al., 2021), its objective being the cross-entropy where undetected and -error/threshold (below any
     undetected value) where detected; success needs the check draw fooled and undetected. Returns
     adversarial images in [0, 1] within eps of `images`."""
-    check_positive("eps", eps)
-    check_positive("step", step)
-    check_int_range("steps", steps, 1)
-    check_int_range("eot_samples", eot_samples, 1)
-    check_int_range("restarts", restarts, 1)
-    check_int_range("batch_size", batch_size, 1)
-    if final_step is not None:
-        check_positive("final_step", final_step)
+    s = EOT_PGD.resolve(settings)
+    eps, step, final_step, steps, eot_samples, restarts, seed, batch_size = (
+        s.eps, s.step, s.final_step, s.steps, s.eot_samples, s.restarts, s.seed, s.batch_size)
     if detector_threshold is not None:
         check_positive("detector_threshold", detector_threshold)
     sizes = step_sizes(step, step if final_step is None else final_step, steps)

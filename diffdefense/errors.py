@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from typing import Iterable
 
 
@@ -36,43 +35,20 @@ def check_int_range(name: str, value, low: int, high: int | None = None) -> None
         raise UsageError(f"{name}={value!r} is out of range; expected {allowed}")
 
 
+def check_number(name: str, value, low: float, high: float | None = None, *, open_low: bool = False,
+                 open_high: bool = False) -> None:
+    """Raise UsageError naming `name` unless `value` is a number between `low` and `high` (no upper bound if
+    None), each bound allowed unless marked open."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value > low if open_low else value >= low)
+    if high is not None:
+        ok = ok and (value < high if open_high else value <= high)
+    if not ok:
+        allowed = (f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+                   if high is not None else f"a number {'>' if open_low else '>='} {low:g}")
+        raise UsageError(f"{name}={value!r} is out of range; expected {allowed}")
+
+
 def check_positive(name: str, value, allow_zero: bool = False) -> None:
     """Raise UsageError naming `name` unless `value` is a number > 0 (>= 0 with allow_zero)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise UsageError(f"{name}={value!r} is out of range; expected a number {bound}")
-
-
-def check_number(name: str, value, low: float, high: float) -> None:
-    """Raise UsageError naming `name` unless `value` is a number in [low, high]."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
-    if not ok:
-        raise UsageError(f"{name}={value!r} is out of range; expected a number in [{low:g}, {high:g}]")
-
-
-@contextmanager
-def unknown_keywords_as_usage_error(section: str):
-    """Turn a builder's "unexpected keyword argument 'x'" (a misspelt setting) into a UsageError naming
-    `section`.x; other TypeErrors are bugs and pass through."""
-    try:
-        yield
-    except TypeError as exc:
-        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        if unexpected is None:
-            raise
-        raise UsageError(f"{section}.{unexpected.group(1)} is not a setting of {section}") from exc
-
-
-@contextmanager
-def settings_of(section: str):
-    """Name the params section a library object is built from: its errors, which name its own arguments
-    (`L=0 is out of range`, right for a Python caller), become errors about `section`.L, and a misspelt
-    setting becomes one naming `section`."""
-    with unknown_keywords_as_usage_error(section):
-        try:
-            yield
-        except UsageError as exc:
-            if not re.match(r"\w+=", str(exc)):
-                raise
-            raise UsageError(f"{section}.{exc}") from exc
+    check_number(name, value, 0, open_low=not allow_zero)

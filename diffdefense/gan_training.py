@@ -36,9 +36,26 @@ from torch import nn
 
 from .errors import check_int_range, check_one_of, check_positive
 from .progress import progress
+from .models.gan import ARCHITECTURES
+from .settings import POSITIVE, POSITIVE_INT, SEED, ListOf, Num, OneOf, Setting, Settings
 from .training import POSTFIX_EVERY, RunningMean, _batches
 
 LOSSES = ("dcgan", "wgan-gp")
+
+GAN_RECIPE = Settings(  # params.yaml train_gan
+    "Defense-GAN's generator and its training",
+    architecture=Setting(OneOf(tuple(ARCHITECTURES)), meaning="dcgan (small, for CPU) or original (the authors')"),
+    loss=Setting(OneOf(LOSSES), meaning="dcgan or wgan-gp"),
+    epochs=Setting(POSITIVE_INT, meaning="passes over the training split"),
+    lr=Setting(POSITIVE, meaning="Adam's learning rate"),
+    betas=Setting(ListOf(Num(0, 1, open_high=True), 2), meaning="Adam's betas"),
+    batch_size=Setting(POSITIVE_INT, meaning="images per step"),
+    latent_dim=Setting(POSITIVE_INT, meaning="size of z"),
+    width=Setting(POSITIVE_INT, meaning="channels of the first layer"),
+    critic_steps=Setting(POSITIVE_INT, meaning="critic steps per generator step"),
+    gp_weight=Setting(Num(0), meaning="gradient-penalty weight (wgan-gp only)"),
+    seed=Setting(SEED, meaning="weights' initialisation, batch order and latents"),
+)
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,

@@ -8,10 +8,43 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from .progress import progress
 
 from .diffusion import LinearSchedule
 from .evaluation import accuracy
+from .progress import progress
+from .settings import POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
+
+SCHEDULES = ("constant", "onecycle")
+
+
+def _attack_entry():
+    from .attacks import AttackEntry  # late: training the DDPM needs no attack library
+    return AttackEntry()
+
+
+CLASSIFIER_RECIPE = Settings(  # params.yaml train_classifier.<name>
+    "a classifier's training recipe",
+    epochs=Setting(POSITIVE_INT, meaning="passes over the training split"),
+    lr=Setting(POSITIVE, meaning="learning rate (the peak, with schedule onecycle)"),
+    momentum=Setting(Num(0, 1, open_high=True), meaning="SGD momentum"),
+    batch_size=Setting(POSITIVE_INT, meaning="images per step"),
+    seed=Setting(SEED, meaning="weights' initialisation and batch order"),
+    schedule=Setting(OneOf(SCHEDULES), "constant", "learning-rate schedule: constant (the authors') or one-cycle",
+                     optional=True),
+    adversarial=Setting(Late(_attack_entry), None, "{attack: <registered attack>, ...its settings}: each batch "
+                        "replaced by adversarial examples made on the fly (adversarial training)", optional=True),
+)
+
+DDPM_RECIPE = Settings(  # params.yaml train_ddpm
+    "the DDPM's schedule and training recipe",
+    timesteps=Setting(Int(1, 1000), meaning="diffusion steps of the linear schedule"),
+    beta_start=Setting(Num(0, 1, True, True), meaning="first beta (below beta_end)"),
+    beta_end=Setting(Num(0, 1, True, True), meaning="last beta"),
+    epochs=Setting(POSITIVE_INT, meaning="passes over the training split"),
+    lr=Setting(POSITIVE, meaning="Adam's learning rate (constant)"),
+    batch_size=Setting(POSITIVE_INT, meaning="images per step"),
+    seed=Setting(SEED, meaning="weights' initialisation, batch order and noise"),
+)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):

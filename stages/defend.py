@@ -9,7 +9,7 @@ import time
 import torch
 
 from diffdefense.cli import load_params, run_stage, section
-from diffdefense.defences import DefenceContext, build_defence, check_given
+from diffdefense.defences import DefenceContext, build_defence, check_defence_settings
 from diffdefense.device import resolve_device
 from diffdefense.errors import check_one_of
 from diffdefense.io import atomic_dir, load_tensors, save_tensors, write_json
@@ -26,7 +26,7 @@ def main():
     cfg = section(params, "defend")
     check_one_of("defend --defence", name, cfg["defences"])
     settings = section(params, "defend", name)
-    check_given(name, settings)
+    check_defence_settings(name, settings)  # run on its own too: every setting given, as check_params requires
     ctx = DefenceContext(MODELS_DIR, resolve_device(params["device"]), cfg["batch_size"], progress=is_writer())
     defence = build_defence(name, settings, ctx)  # checks the settings, so seeding below gets a valid seed
     seed_everything(settings.get("seed", 0))  # the defences seed per image too; this covers anything else

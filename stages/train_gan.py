@@ -11,8 +11,7 @@ from torchvision.utils import make_grid  # noqa: E402
 from diffdefense.cli import load_params, run_stage, section  # noqa: E402
 from diffdefense.data import training_split  # noqa: E402
 from diffdefense.device import resolve_device  # noqa: E402
-from diffdefense.errors import settings_of  # noqa: E402
-from diffdefense.gan_training import train_gan  # noqa: E402
+from diffdefense.gan_training import GAN_RECIPE, train_gan  # noqa: E402
 from diffdefense.figures import as_picture, save_figure  # noqa: E402
 from diffdefense.models.gan import build_gan, save_generator  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
@@ -35,12 +34,12 @@ def save_samples(generator: torch.nn.Module, path: str, seed: int, title: str = 
 def main():
     params = load_params()
     cfg, data = section(params, "train_gan"), section(params, "data")
+    GAN_RECIPE.check("train_gan", cfg)  # run on its own too, a bad setting is named before any work
     device = resolve_device(params["device"])
     seed_everything(cfg["seed"])  # before the weights are initialised
     images, _ = training_split("data/raw", data)
     shape = tuple(images.shape[1:])
-    with settings_of("train_gan"):
-        generator, critic = build_gan(cfg["architecture"], cfg["latent_dim"], cfg["width"], shape)
+    generator, critic = build_gan(cfg["architecture"], cfg["latent_dim"], cfg["width"], shape)
     with TrainingLog("metrics/train_gan") as log:
         history = train_gan(generator, critic, images, epochs=cfg["epochs"], lr=cfg["lr"],
                             batch_size=cfg["batch_size"], seed=cfg["seed"], device=device, loss=cfg["loss"],

@@ -16,6 +16,7 @@ from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.evaluation import accuracy
 from diffdefense.statistics import mcnemar, mcnemar_detectable_difference
+from diffdefense.settings import SEED, Setting, Settings
 
 SCHEDULE = LinearSchedule(20, 1e-4, 0.02)
 
@@ -40,7 +41,7 @@ def test_adaptive_attack_beats_the_non_adaptive_one_on_the_same_points(tiny_clas
     model = DefendedClassifier(tiny_classifier, Binarize())
     transferred = build_attack("pgd", tiny_classifier, {"eps": 0.3, "step": 0.05, "steps": 10, "restarts": 1})(
         images, labels)
-    adaptive = eot_pgd(model, images, labels, eps=0.3, step=0.05, steps=10, eot_samples=1)
+    adaptive = eot_pgd(model, images, labels, eps=0.3, step=0.05, steps=10, eot_samples=1, final_step=None)
     assert (adaptive - images).abs().max() <= 0.3 + 1e-6 and adaptive.min() >= 0 and adaptive.max() <= 1
     assert accuracy(model, adaptive, labels) <= accuracy(model, transferred, labels)
 
@@ -104,7 +105,7 @@ def test_a_full_gradient_that_never_reaches_the_input_is_zero_and_the_attack_sti
     # with L = 1 DiffDefense returns G(z_0) of its best random start, so no gradient reaches the image
     images, labels = mnist_test[0][-2:], mnist_test[1][-2:]
     model = DefendedClassifier(tiny_classifier, DiffDefense(unet, SCHEDULE, L=1, R=2, t_star=2), "full")
-    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=2, eot_samples=1, batch_size=2)
+    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=2, eot_samples=1, batch_size=2, final_step=None)
     assert adversarial.shape == images.shape and (adversarial - images).abs().max() <= 0.3 + 1e-6
 
 
@@ -223,7 +224,7 @@ def test_diffpure_is_batch_independent_and_seeded(unet):
 
 def test_bad_baseline_params_are_named(unet):
     with pytest.raises(UsageError, match=r"^threshold=1.5 is out of range"):
-        Binarize(1.5)
+        Binarize(threshold=1.5)
     with pytest.raises(UsageError, match=r"^t_star=21 is out of range; expected an integer in \[1, 20\]"):
         DiffPure(unet, SCHEDULE, t_star=21)
 
@@ -233,6 +234,7 @@ class SeedShift(NoDefence):
 
     randomised = True
     identity = False  # it moves the image under even seeds
+    settings = Settings(seed=Setting(SEED, 0, "even: shift"))
 
     def reconstruct(self, x, first_index=0, keep_graph=False):
         out = (x - 0.2 * (self.seed % 2 == 0)).clamp(0, 1)
@@ -256,7 +258,7 @@ def test_eot_pgd_returns_its_best_iterate_not_the_clean_image_when_its_check_dra
     # iterate 0.3 + eps = 0.6 is fooled under the odd scoring draws 1 and 3, not under 4.
     model = DefendedClassifier(Threshold(), SeedShift())
     images, labels = torch.full((1, 1, 2, 2), 0.3), torch.zeros(1, dtype=torch.long)
-    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=8, eot_samples=2)
+    adversarial = eot_pgd(model, images, labels, eps=0.3, step=0.1, steps=8, eot_samples=2, final_step=None)
     torch.testing.assert_close(adversarial, torch.full_like(images, 0.6))
     first, robust, *_ = robust_over_draws(model, {"eot_pgd": adversarial}, labels, [1, 3, 4])
     assert not robust["majority"].item() and not robust["worst"].item()
@@ -268,7 +270,7 @@ def test_the_detector_aware_attack_keeps_the_reconstruction_error_lower_than_its
     # attacked ones, as a trained DDPM's do; an untrained U-Net's errors are larger on clean images than attacked
     model = DefendedClassifier(tiny_classifier, Binarize())
     threshold = float(model.purify(images).recon_error.median())  # half the clean images would be flagged
-    settings = {"eps": 0.3, "step": 0.05, "steps": 6, "eot_samples": 1, "batch_size": 8}
+    settings = {"eps": 0.3, "step": 0.05, "steps": 6, "eot_samples": 1, "batch_size": 8, "final_step": None}
     plain = eot_pgd(model, images, labels, **settings)
     aware = eot_pgd(model, images, labels, detector_threshold=threshold, **settings)
     model.redraw(0)

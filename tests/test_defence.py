@@ -91,25 +91,37 @@ def test_errors_of_a_defence_built_from_params_name_the_param(models_dir):
     ctx = DefenceContext(models_dir, torch.device("cpu"))
     with pytest.raises(UsageError, match=r"^defend.diffdefense.L=0 is out of range; expected an integer >= 1$"):
         build_defence("diffdefense", {"L": 0}, ctx)
-    with pytest.raises(UsageError, match=r"^defend.defencegan.foo is not a setting of defend.defencegan$"):
+    with pytest.raises(UsageError, match=r"^defend.defencegan.foo is not a setting of defend.defencegan; allowed: \['L', 'R'"):
         build_defence("defencegan", {"foo": 1}, ctx)
     with pytest.raises(UsageError, match=r"^defend.batch_size=0 is out of range"):
         DefenceContext(models_dir, torch.device("cpu"), batch_size=0)
 
 
 def test_the_library_defaults_are_the_pipelines():
-    """A Python user who builds a defence with its defaults gets what `dvc repro` runs (params.yaml)."""
+    """A Python user who builds a defence or an attack with its defaults gets what `dvc repro` runs
+    (params.yaml): every declared default that params.yaml also gives is equal to it."""
     import inspect
     from pathlib import Path
 
     import yaml
 
-    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())["defend"]
-    for name, cls in DEFENCES.items():
-        signature = inspect.signature(cls).parameters
-        for key, value in params.get(name, {}).items():
-            if key in signature and signature[key].default is not inspect.Parameter.empty:
-                assert signature[key].default == value, f"{name}.{key}: library {signature[key].default!r}, params {value!r}"
+    from diffdefense.adaptive import EOT_PGD
+    from diffdefense.attacks import ATTACKS
+
+    all_params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    params = all_params["defend"]
+    declared = [(f"defend.{name}", cls.settings, params[name]) for name, cls in DEFENCES.items()]
+    declared += [(f"attack.settings.{name}", ATTACKS[name].SETTINGS, s) for name, s in all_params["attack"]["settings"].items()]
+    declared += [("adaptive.attack", EOT_PGD, all_params["adaptive"]["attack"])]
+    declared += [(f"adaptive.surrogate.{name}", ATTACKS[s["attack"]].SETTINGS,
+                  {k: v for k, v in s.items() if k not in ("attack", "classifiers")})
+                 for name, s in all_params["adaptive"]["surrogate"].items()
+                 if s["attack"] not in all_params["attack"]["settings"]]  # one attack, two budgets: attack.settings
+    for where, settings, given in declared:
+        defaults = settings.defaults()
+        for key, value in given.items():
+            assert defaults[key] == value, f"{where}.{key}: library {defaults[key]!r}, params {value!r}"
+    assert len(declared) > 10
     assert inspect.signature(Defence).parameters["batch_size"].default == params["batch_size"]
     assert DefenceContext.__dataclass_fields__["batch_size"].default == params["batch_size"]
 

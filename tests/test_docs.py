@@ -20,3 +20,14 @@ def test_every_public_module_class_and_function_has_a_docstring():
                         and not node.name.startswith("_") and not ast.get_docstring(node)):
                     missing.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
     assert not missing, "public API without a docstring:\n" + "\n".join(missing)
+
+
+def test_the_settings_tables_are_generated_from_the_declarations():
+    """docs/settings.md is what scripts/settings_docs.py writes from the code's declarations today."""
+    import subprocess
+    import sys
+
+    root = PACKAGE.parent
+    result = subprocess.run([sys.executable, "scripts/settings_docs.py", "--check"], cwd=root, capture_output=True,
+                            text=True, env={"PYTHONPATH": str(root), "PATH": ""})
+    assert result.returncode == 0, result.stderr

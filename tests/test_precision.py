@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from diffdefense import precision
-from diffdefense.defences import DiffDefense, DiffPure, check_settings
+from diffdefense.defences import DiffDefense, DiffPure, check_defence_settings
 from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.models import UNet
@@ -41,9 +41,9 @@ def test_explicit_bf16_without_units_runs_and_says_it_is_slower(flags, capsys):
 def test_a_bad_precision_names_the_param():
     with pytest.raises(UsageError, match=r"^defend.diffdefense.precision='fp16' is not allowed; choose one of "
                                          r"\['auto', 'fp32', 'bf16'\]"):
-        check_settings("diffdefense", dict(variant="code", L=1, R=1, t_star=2, lr=0.02, lr_restart=25.0,
-                                           decay=0.1, seed=0, precision="fp16"), 20)
-    check_settings("diffpure", dict(t_star=2, seed=0, precision="auto"), 20)
+        check_defence_settings("diffdefense", dict(variant="code", L=1, R=1, t_star=2, lr=0.02, lr_restart=25.0,
+                                                   decay=0.1, seed=0, precision="fp16"), 20)
+    check_defence_settings("diffpure", dict(t_star=2, seed=0, precision="auto"), 20)
 
 
 def test_frozen_forward_in_bf16_matches_fp32_to_bf16_accuracy():

@@ -3,6 +3,7 @@ relative imports made absolute, defines something the registries and the Python 
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -37,7 +38,7 @@ def test_the_readme_defence_recipe_runs_from_its_registry_entry(monkeypatch, tin
 
 def test_the_readme_attack_recipe_runs_from_its_registry_entry(monkeypatch, tiny_classifier, mnist_test):
     monkeypatch.setattr(diffdefense.attacks, "ATTACKS", dict(diffdefense.attacks.ATTACKS))  # restored afterwards
-    diffdefense.attacks.ATTACKS["mifgsm"] = recipe("diffdefense/attacks/mifgsm.py")["build"]
+    diffdefense.attacks.ATTACKS["mifgsm"] = SimpleNamespace(**recipe("diffdefense/attacks/mifgsm.py"))  # as its module
     images, labels = mnist_test[0][-20:], mnist_test[1][-20:]
     adversarial = build_attack("mifgsm", tiny_classifier, {"eps": 0.3, "steps": 5})(images, labels)
     assert (adversarial - images).abs().max() <= 0.3 + 1e-6

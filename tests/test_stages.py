@@ -129,7 +129,7 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
     ({"data__seed": DELETE}, "data is missing the key(s) ['seed']"),
     ({"train_classifier__A__momentum": DELETE}, "train_classifier.A is missing the key(s) ['momentum']"),
     ({"train_classifier__A__schedule": "cosine"}, "train_classifier.A.schedule='cosine' is not allowed"),
-    ({"train_ddpm__epoch": 3}, "train_ddpm has unknown key(s) ['epoch']; allowed: ['batch_size',"),
+    ({"train_ddpm__epoch": 3}, "train_ddpm.epoch is not a setting of train_ddpm; allowed: ['batch_size',"),
     ({"defend": 5}, "defend must be a mapping with the keys ['batch_size', 'defences'], got 5"),
     ({"attack__sets__../../escape": {"attack": "fgsm", "crafted_on": "A", "evaluated_on": "A"}},
      "attack.sets key='../../escape' is not a safe name"),

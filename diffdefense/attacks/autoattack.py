@@ -4,18 +4,25 @@ runs APGD for 10 iterations, not the original's 100."""
 
 import torchattacks
 
-from ..errors import check_number, check_int_range
+from ..settings import FRACTION, POSITIVE_INT, SEED, Int, Setting, Settings
+
+SETTINGS = Settings(
+    "AutoAttack (standard, L-inf)",
+    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    steps=Setting(POSITIVE_INT, 100, "iterations of APGD-CE, APGD-T and FAB-T"),
+    square_queries=Setting(POSITIVE_INT, 5000, "Square's queries"),
+    n_classes=Setting(Int(2), 10, "classes (APGD-T and FAB-T target the others)"),
+    seed=Setting(SEED, 0, "seed of every part"),
+)
 
 
-def build(model, eps: float = 0.3, steps: int = 100, square_queries: int = 5000, n_classes: int = 10, seed: int = 0):
+def build(model, **settings):
     """Standard AutoAttack (L-inf, radius eps) against `model`, its APGD and FAB parts run for `steps` steps."""
-    check_number("eps", eps, 0, 1)
-    check_int_range("steps", steps, 1)
-    check_int_range("square_queries", square_queries, 1)
-    common = dict(norm="Linf", eps=eps, n_restarts=1, seed=seed)
+    s = SETTINGS.resolve(settings)
+    common = dict(norm="Linf", eps=s.eps, n_restarts=1, seed=s.seed)
     return torchattacks.MultiAttack([
-        torchattacks.APGD(model, steps=steps, loss="ce", **common),
-        torchattacks.APGDT(model, steps=steps, n_classes=n_classes, **common),
-        torchattacks.FAB(model, steps=steps, multi_targeted=True, n_classes=n_classes, **common),
-        torchattacks.Square(model, n_queries=square_queries, **common),
+        torchattacks.APGD(model, steps=s.steps, loss="ce", **common),
+        torchattacks.APGDT(model, steps=s.steps, n_classes=s.n_classes, **common),
+        torchattacks.FAB(model, steps=s.steps, multi_targeted=True, n_classes=s.n_classes, **common),
+        torchattacks.Square(model, n_queries=s.square_queries, **common),
     ])

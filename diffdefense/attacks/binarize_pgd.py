@@ -15,7 +15,20 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..errors import check_int_range, check_number, check_positive
+from ..settings import FRACTION, POSITIVE, POSITIVE_INT, SEED, Setting, Settings
+
+SETTINGS = Settings(
+    "PGD through a soft threshold",
+    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    step=Setting(POSITIVE, 0.1, "first step size"),
+    final_step=Setting(POSITIVE, 0.01, "last step size (cosine decay)"),
+    steps=Setting(POSITIVE_INT, 100, "steps per restart"),
+    restarts=Setting(POSITIVE_INT, 8, "random starts (each only on images not fooled yet)"),
+    threshold=Setting(FRACTION, 0.5, "the threshold relaxed"),
+    temperature=Setting(POSITIVE, 0.1, "first sigmoid temperature"),
+    final_temperature=Setting(POSITIVE, 0.005, "last sigmoid temperature (geometric decay)"),
+    seed=Setting(SEED, 0, "seed of the random starts"),
+)
 
 
 def step_sizes(first: float, last: float, steps: int) -> list[float]:
@@ -23,22 +36,14 @@ def step_sizes(first: float, last: float, steps: int) -> list[float]:
     return [last + (first - last) * 0.5 * (1 + math.cos(math.pi * t / max(steps - 1, 1))) for t in range(steps)]
 
 
-def build(model, eps: float = 0.3, step: float = 0.1, final_step: float = 0.01, steps: int = 100,
-          restarts: int = 8, threshold: float = 0.5, temperature: float = 0.1, final_temperature: float = 0.005,
-          seed: int = 0):
+def build(model, **settings):
     """L-inf PGD of radius eps against `model` behind thresholding at `threshold`: `steps` signed steps
     whose size falls from `step` to `final_step` (cosine), temperature from `temperature` to
     `final_temperature`, `restarts` uniform random starts (seeded by `seed`)."""
-    check_number("eps", eps, 0, 1)
-    check_positive("step", step)
-    check_positive("final_step", final_step)
-    check_int_range("steps", steps, 1)
-    check_int_range("restarts", restarts, 1)
-    check_number("threshold", threshold, 0, 1)
-    check_positive("temperature", temperature)
-    check_positive("final_temperature", final_temperature)
-    check_int_range("seed", seed, 0, 2**32 - 1)
-    sizes = step_sizes(step, final_step, steps)
+    s = SETTINGS.resolve(settings)
+    eps, steps, restarts, threshold, seed = s.eps, s.steps, s.restarts, s.threshold, s.seed
+    temperature, final_temperature = s.temperature, s.final_temperature
+    sizes = step_sizes(s.step, s.final_step, steps)
     temperatures = [temperature * (final_temperature / temperature) ** (t / max(steps - 1, 1)) for t in range(steps)]
 
     def fooled(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

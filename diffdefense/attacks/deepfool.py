@@ -12,7 +12,14 @@ early and left 53 % accuracy (REFERENCE-NOTES). tests/test_attacks.py checks thi
 
 import torch
 
-from ..errors import check_int_range, check_positive
+from ..settings import NON_NEGATIVE, POSITIVE_INT, Setting, Settings
+
+SETTINGS = Settings(
+    "DeepFool (ART's defaults)",
+    max_iter=Setting(POSITIVE_INT, 100, "iterations"),
+    epsilon=Setting(NON_NEGATIVE, 1e-6, "overshoot"),
+    nb_grads=Setting(POSITIVE_INT, 10, "top classes whose boundaries are considered"),
+)
 
 TOLERANCE = 1e-7  # ART's tol (10e-8)
 
@@ -49,10 +56,8 @@ def deepfool(model, images, labels, *, max_iter: int, epsilon: float, nb_grads: 
     return (images + (1 + epsilon) * (adversarial - images)).clamp(0, 1)
 
 
-def build(model, max_iter: int = 100, epsilon: float = 1e-6, nb_grads: int = 10):
+def build(model, **settings):
     """DeepFool (Moosavi-Dezfooli et al., 2016) against `model` with ART's defaults."""
-    check_int_range("max_iter", max_iter, 1)
-    check_positive("epsilon", epsilon, allow_zero=True)
-    check_int_range("nb_grads", nb_grads, 1)
-    return lambda images, labels: deepfool(model, images, labels, max_iter=max_iter, epsilon=epsilon,
-                                           nb_grads=nb_grads)
+    s = SETTINGS.resolve(settings)
+    return lambda images, labels: deepfool(model, images, labels, max_iter=s.max_iter, epsilon=s.epsilon,
+                                           nb_grads=s.nb_grads)

@@ -2,13 +2,18 @@
 
 import torchattacks
 
-from ..errors import check_number, check_int_range, check_positive
+from ..settings import FRACTION, POSITIVE, POSITIVE_INT, Setting, Settings
+
+SETTINGS = Settings(
+    "EOT+PGD",
+    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    step=Setting(POSITIVE, 0.00784, "step size (torchattacks' 2/255, rounded)"),
+    steps=Setting(POSITIVE_INT, 20, "PGD steps"),
+    eot_samples=Setting(POSITIVE_INT, 10, "gradients averaged per step"),
+)
 
 
-def build(model, eps: float = 0.3, step: float = 2 / 255, steps: int = 20, eot_samples: int = 10):
+def build(model, **settings):
     """EOT+PGD against `model`: L-inf radius eps, `steps` steps of size `step`, `eot_samples` gradients per step."""
-    check_number("eps", eps, 0, 1)
-    check_positive("step", step)
-    check_int_range("steps", steps, 1)
-    check_int_range("eot_samples", eot_samples, 1)
-    return torchattacks.EOTPGD(model, eps=eps, alpha=step, steps=steps, eot_iter=eot_samples, random_start=True)
+    s = SETTINGS.resolve(settings)
+    return torchattacks.EOTPGD(model, eps=s.eps, alpha=s.step, steps=s.steps, eot_iter=s.eot_samples, random_start=True)

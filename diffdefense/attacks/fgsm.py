@@ -2,10 +2,12 @@
 
 import torchattacks
 
-from ..errors import check_number
+from ..settings import FRACTION, Setting, Settings
+
+SETTINGS = Settings("FGSM", eps=Setting(FRACTION, 0.3, "L-inf radius"))
 
 
-def build(model, eps: float = 0.3):
+def build(model, **settings):
     """One signed-gradient step of size eps against `model`."""
-    check_number("eps", eps, 0, 1)
-    return torchattacks.FGSM(model, eps=eps)
+    s = SETTINGS.resolve(settings)
+    return torchattacks.FGSM(model, eps=s.eps)

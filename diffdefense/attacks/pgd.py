@@ -11,22 +11,27 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from ..errors import check_number, check_int_range, check_positive
+from ..settings import FRACTION, POSITIVE, POSITIVE_INT, Setting, Settings
+
+SETTINGS = Settings(
+    "PGD with restarts",
+    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    step=Setting(POSITIVE, 0.01, "step size"),
+    steps=Setting(POSITIVE_INT, 20, "steps per restart"),
+    restarts=Setting(POSITIVE_INT, 5, "random starts (each only on images not fooled yet)"),
+)
 
 
-def build(model, eps: float = 0.3, step: float = 0.01, steps: int = 20, restarts: int = 5):
+def build(model, **settings):
     """L-inf PGD against `model`: radius eps, `steps` steps of size `step`, `restarts` random starts."""
-    check_number("eps", eps, 0, 1)
-    check_positive("step", step)
-    check_int_range("steps", steps, 1)
-    check_int_range("restarts", restarts, 1)
-    one_start = torchattacks.PGD(model, eps=eps, alpha=step, steps=steps, random_start=True)
+    s = SETTINGS.resolve(settings)
+    one_start = torchattacks.PGD(model, eps=s.eps, alpha=s.step, steps=s.steps, random_start=True)
 
     def attack(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         best = images.clone()
         best_loss = torch.full((len(images),), -float("inf"), device=images.device)
         todo, yields = torch.arange(len(images), device=images.device), []
-        for _ in range(restarts):
+        for _ in range(s.restarts):
             if len(todo) == 0:
                 yields.append(0)
                 continue

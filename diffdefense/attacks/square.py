@@ -2,20 +2,24 @@
 
 import numpy as np
 
-from ..errors import check_number, check_int_range, check_positive
+from ..settings import FRACTION, POSITIVE, POSITIVE_INT, Setting, Settings
 from .art_bridge import art_classifier, run_art
 
+SETTINGS = Settings(
+    "Square Attack (ART's defaults)",
+    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    max_iter=Setting(POSITIVE_INT, 100, "queries per restart"),
+    p_init=Setting(POSITIVE, 0.8, "initial fraction of pixels changed per square"),
+    restarts=Setting(POSITIVE_INT, 1, "random restarts"),
+    batch_size=Setting(POSITIVE_INT, 128, "images per query batch"),
+)
 
-def build(model, eps: float = 0.3, max_iter: int = 100, p_init: float = 0.8, restarts: int = 1,
-          batch_size: int = 128):
+
+def build(model, **settings):
     """Square Attack (L-inf, radius eps) against `model`, `max_iter` queries per restart."""
-    check_number("eps", eps, 0, 1)
-    check_int_range("max_iter", max_iter, 1)
-    check_positive("p_init", p_init)
-    check_int_range("restarts", restarts, 1)
-    check_int_range("batch_size", batch_size, 1)
+    s = SETTINGS.resolve(settings)
     from art.attacks.evasion import SquareAttack  # ART takes seconds to import: only stages that use it pay
 
-    attack = SquareAttack(art_classifier(model), norm=np.inf, eps=eps, max_iter=max_iter, p_init=p_init,
-                          nb_restarts=restarts, batch_size=batch_size, verbose=False)
+    attack = SquareAttack(art_classifier(model), norm=np.inf, eps=s.eps, max_iter=s.max_iter, p_init=s.p_init,
+                          nb_restarts=s.restarts, batch_size=s.batch_size, verbose=False)
     return lambda images, labels: run_art(attack, images, labels)

@@ -17,6 +17,7 @@ from torch import nn
 from ..errors import UsageError, check_int_range
 from ..progress import progress
 from ..seeding import derived_seed
+from ..settings import Settings
 from ..sharding import map_chunks
 
 
@@ -41,22 +42,26 @@ class Defence:
     process computes it), set `differentiable` if `reconstruct(..., keep_graph=True)` keeps the graph
     back to the input, name the weights files `load` reads in `weights`, and the networks the
     constructor takes first (positionally) in `networks`, by the names `defended_classifier` gives them
-    (unet, schedule, generator)."""
+    (unet, schedule, generator). Its settings are declared once, in `settings` (diffdefense.settings): the
+    constructor takes them as keywords, defaults and checks included, and sets each as an attribute.
+    `section` names the params section they come from in errors (empty for a Python caller)."""
 
     differentiable = False  # whether purify_with_graph is available (full-gradient adaptive attacks)
     randomised = False  # whether its output depends on `seed` (random starts or noise)
     identity = False  # whether it leaves the input as it is (nothing to reconstruct, no error to threshold)
     weights: tuple[str, ...] = ()  # files in the pipeline's models/ directory that `load` reads
     networks: tuple[str, ...] = ()  # what the constructor takes before the settings: unet, schedule, generator
+    settings = Settings()  # its settings (a randomised defence declares its `seed`)
 
-    def __init__(self, network: nn.Module | None = None, *, seed: int = 0, batch_size: int = 40,
-                 progress: bool = False):
-        check_int_range("seed", seed, 0, 2**32 - 1)  # the stages also seed numpy with it, whose range this is
+    def __init__(self, network: nn.Module | None = None, *, batch_size: int = 40, progress: bool = False,
+                 section: str = "", bounds: dict | None = None, **settings):
+        for key, value in vars(type(self).settings.resolve(settings, section, **(bounds or {}))).items():
+            setattr(self, key, value)
         check_int_range("batch_size", batch_size, 1)
         self.network = network.eval() if network is not None else None
         for p in self.network.parameters() if network is not None else ():
             p.requires_grad_(False)
-        self.seed, self.batch_size, self.progress = seed, batch_size, progress
+        self.batch_size, self.progress = batch_size, progress
 
     @classmethod
     def load(cls, models_dir: Path, device: torch.device, **settings) -> "Defence":

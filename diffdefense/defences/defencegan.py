@@ -28,33 +28,30 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UsageError, check_int_range, check_positive
 from ..models.gan import load_generator
+from ..settings import POSITIVE, POSITIVE_INT, SEED, Num, Setting, Settings
 from .base import Defence
 
 
 class DefenceGAN(Defence):
-    """Defense-GAN as a defence: `defence(images)` returns G(z*) for the best of R starts and its MSE.
-
-    L: gradient steps per start; R: random starts per image; lr, momentum, decay: the step schedule
-    (see the module docstring); seed: per-image seeds of the starts; batch_size: images per generator call."""
+    """Defense-GAN as a defence: `defence(images)` returns G(z*) for the best of R starts and its MSE
+    (settings below; the step schedule in the module docstring); batch_size: images per generator call."""
 
     randomised = True
     weights = ("gan.safetensors",)
     networks = ("generator",)
+    settings = Settings(
+        L=Setting(POSITIVE_INT, 200, "gradient steps on ||G(z) - x||^2 per start"),
+        R=Setting(POSITIVE_INT, 10, "random starts per image"),
+        lr=Setting(POSITIVE, 10.0, "step size"),
+        momentum=Setting(Num(0, 1, open_high=True), 0.7, "momentum (TensorFlow-style)"),
+        decay=Setting(POSITIVE, 0.1, "step size factor after ceil(0.8 L) steps (1.0: constant, as the authors' code runs)"),
+        seed=Setting(SEED, 0, "per-image seeds of the starts"),
+    )
 
-    def __init__(self, generator: nn.Module, *, L: int = 200, R: int = 10, lr: float = 10.0,
-                 momentum: float = 0.7, decay: float = 0.1, **common):
-        check_int_range("L", L, 1)
-        check_int_range("R", R, 1)
-        check_positive("lr", lr)
-        check_positive("momentum", momentum, allow_zero=True)
-        if momentum >= 1:
-            raise UsageError(f"momentum={momentum!r} is out of range; expected a number in [0, 1)")
-        check_positive("decay", decay)
-        super().__init__(generator, **common)
+    def __init__(self, generator: nn.Module, **settings):
+        super().__init__(generator, **settings)
         self.latent_dim = generator.latent_dim
-        self.L, self.R, self.lr, self.momentum, self.decay = L, R, lr, momentum, decay
 
     @classmethod
     def load(cls, models_dir: Path, device: torch.device, **settings) -> "DefenceGAN":

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from ..diffusion import LinearSchedule
-from ..errors import check_int_range, check_one_of, check_positive
 from ..models import load_ddpm
-from ..precision import FrozenForward, resolve_precision
+from ..precision import PRECISIONS, FrozenForward, resolve_precision
+from ..settings import POSITIVE, POSITIVE_INT, SEED, Int, OneOf, Setting, Settings
 from .base import Defence
 
 VARIANTS = ("code", "paper")
@@ -53,37 +53,40 @@ class Adam:
 class DiffDefense(Defence):
     """Algorithm 1 as a defence: `defence(images)` returns the best of R reconstructions per image and its MSE.
 
-    L: optimisation steps on z_T; R: random starts per image; t_star: reverse-process steps (T*);
-    lr, lr_restart, decay: the step-size schedule (see the module docstring); precision: the frozen U-Net's
-    float type ("auto": bf16 where the hardware has units for it); seed: per-image noise seeds;
-    batch_size: images reconstructed together (bounds peak memory). The defaults are the pipeline's."""
+    Settings below (the step-size schedule in the module docstring); batch_size: images reconstructed
+    together (bounds peak memory). The defaults are the pipeline's (params.yaml defend.diffdefense)."""
 
     differentiable = True
     randomised = True
     weights = ("ddpm.safetensors",)
     networks = ("unet", "schedule")
+    settings = Settings(
+        variant=Setting(OneOf(VARIANTS), "code", "code: the authors' DDIM + sigmoid, frozen U-Net; paper: Eq. 2 "
+                        "ancestral steps, full gradient"),
+        L=Setting(POSITIVE_INT, 4, "gradient iterations on z_T"),
+        R=Setting(POSITIVE_INT, 5, "random starts per image"),
+        t_star=Setting(Int(1, "timesteps"), 15, "reverse-process steps T* (at most train_ddpm.timesteps)"),
+        lr=Setting(POSITIVE, 0.02, "first step size"),
+        lr_restart=Setting(POSITIVE, 25.0, "code variant: Adam's lr after the first step, decayed"),
+        decay=Setting(POSITIVE, 0.1, "step size factor Delta over ceil(0.8 L) steps"),
+        code_beta_start=Setting(POSITIVE, 1e-4, "code variant: first beta of the rebuilt T*-step schedule",
+                                optional=True),
+        code_beta_end=Setting(POSITIVE, 0.02, "code variant: last beta of the rebuilt schedule", optional=True),
+        denoiser=Setting(OneOf(DENOISERS), "unet", "none: the U-Net's noise prediction replaced by zeros (an "
+                         "ablation)", optional=True),
+        output=Setting(OneOf(OUTPUTS), "sigmoid", "code variant's output; clamp is an ablation", optional=True),
+        precision=Setting(OneOf(PRECISIONS), "auto", "the frozen U-Net's float type (auto: bf16 where the hardware "
+                          "has units for it); gradients stay fp32", optional=True),
+        seed=Setting(SEED, 0, "per-image noise seeds"),
+    )
 
-    def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, *, variant: str = "code",
-                 L: int = 4, R: int = 5, t_star: int = 15, lr: float = 0.02, lr_restart: float = 25.0,
-                 decay: float = 0.1, code_beta_start: float = 1e-4, code_beta_end: float = 0.02,
-                 denoiser: str = "unet", output: str = "sigmoid", precision: str = "auto", **common):
-        check_one_of("variant", variant, VARIANTS)
-        check_one_of("denoiser", denoiser, DENOISERS)
-        check_one_of("output", output, OUTPUTS)
-        check_int_range("L", L, 1)
-        check_int_range("R", R, 1)
-        check_int_range("t_star", t_star, 1, trained_schedule.num_steps)
-        check_positive("lr", lr)
-        check_positive("lr_restart", lr_restart)
-        check_positive("decay", decay)
+    def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, **settings):
         # channels-last convolutions measured ~10-15% faster on CPU for this small U-Net
-        super().__init__(unet.to(memory_format=torch.channels_last), **common)
-        self.variant, self.L, self.R, self.t_star = variant, L, R, t_star
-        self.lr, self.lr_restart, self.decay = lr, lr_restart, decay
-        self.denoiser, self.output = denoiser, output
-        self.frozen = FrozenForward(self.network, resolve_precision("precision", precision, self.device))
-        self.schedule = (LinearSchedule(t_star, code_beta_start, code_beta_end) if variant == "code"
-                         else trained_schedule)
+        super().__init__(unet.to(memory_format=torch.channels_last), bounds={"timesteps": trained_schedule.num_steps},
+                         **settings)
+        self.frozen = FrozenForward(self.network, resolve_precision("precision", self.precision, self.device))
+        self.schedule = (LinearSchedule(self.t_star, self.code_beta_start, self.code_beta_end)
+                         if self.variant == "code" else trained_schedule)
 
     @classmethod
     def load(cls, models_dir: Path, device: torch.device, **settings) -> "DiffDefense":

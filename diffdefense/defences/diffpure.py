@@ -11,28 +11,30 @@ from pathlib import Path
 import torch
 
 from ..diffusion import LinearSchedule
-from ..errors import check_int_range
 from ..models import load_ddpm
-from ..precision import FrozenForward, resolve_precision
+from ..precision import PRECISIONS, FrozenForward, resolve_precision
+from ..settings import SEED, Int, OneOf, Setting, Settings
 from .base import Defence, reconstruction_error
 
 
 class DiffPure(Defence):
-    """DiffPure-style purification as a defence. t_star: diffusion steps (forward, then back);
-    precision: the U-Net's float type ("auto": bf16 where the hardware has units for it);
-    seed: per-image noise seeds; batch_size: images per U-Net call."""
+    """DiffPure-style purification as a defence (settings below); batch_size: images per U-Net call."""
 
     differentiable = True
     randomised = True
     weights = ("ddpm.safetensors",)
     networks = ("unet", "schedule")
+    settings = Settings(
+        t_star=Setting(Int(1, "timesteps"), 30, "diffusion steps, forward then back (at most train_ddpm.timesteps)"),
+        precision=Setting(OneOf(PRECISIONS), "auto", "the U-Net's float type (auto: bf16 where the hardware has "
+                          "units for it)", optional=True),
+        seed=Setting(SEED, 0, "per-image noise seeds"),
+    )
 
-    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, *, t_star: int = 30, precision: str = "auto",
-                 **common):
-        check_int_range("t_star", t_star, 1, schedule.num_steps)
-        super().__init__(unet, **common)
-        self.schedule, self.t_star = schedule, t_star
-        self.frozen = FrozenForward(self.network, resolve_precision("precision", precision, self.device))
+    def __init__(self, unet: torch.nn.Module, schedule: LinearSchedule, **settings):
+        super().__init__(unet, bounds={"timesteps": schedule.num_steps}, **settings)
+        self.schedule = schedule
+        self.frozen = FrozenForward(self.network, resolve_precision("precision", self.precision, self.device))
 
     @classmethod
     def load(cls, models_dir: Path, device: torch.device, **settings) -> "DiffPure":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import UsageError
+from ..settings import Num, Setting, Settings
 from .base import Defence, reconstruction_error
 
 
@@ -26,11 +26,7 @@ class NoDefence(Defence):
 class Binarize(Defence):
     """Pixels above `threshold` become 1, the others 0 (zero gradient almost everywhere: BPDA only)."""
 
-    def __init__(self, threshold: float = 0.5, **common):
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-            raise UsageError(f"threshold={threshold!r} is out of range; expected a number in (0, 1)")
-        super().__init__(**common)
-        self.threshold = threshold
+    settings = Settings(threshold=Setting(Num(0, 1, open_low=True, open_high=True), 0.5, "pixels above it become 1"))
 
     def reconstruct(self, x: torch.Tensor, first_index: int = 0,
                     keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
