@@ -1,6 +1,7 @@
 """The diffusion schedule and its forward/reverse steps, separate from the noise-prediction network.
 
-Step indices are 0-based: index k holds beta_{k+1}; the network is called with the index.
+Step indices are 0-based: index k holds beta_{k+1}; the network is called with `network_step(k)`, the
+index itself for a trained schedule, the trained index for a sub-sampled one.
 """
 
 from __future__ import annotations
@@ -54,7 +55,36 @@ class LinearSchedule:
 
     def ddim_step(self, z: torch.Tensor, eps: torch.Tensor, k: int, noise: torch.Tensor, eta: float = 1.0) -> torch.Tensor:
         """DDIM reverse step (Song et al., 2020) with stochasticity eta (eta=1 is what the authors' code adds)."""
-        abar, abar_prev = float(self.alphas_cumprod[k]), float(self.alphas_cumprod_prev[k])
-        sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5
-        x0_pred = (z - (1 - abar) ** 0.5 * eps) / abar ** 0.5
-        return abar_prev ** 0.5 * x0_pred + (1 - abar_prev - sigma ** 2) ** 0.5 * eps + sigma * noise
+        return ddim_step(self, z, eps, k, noise, eta)
+
+    def network_step(self, k: int) -> int:
+        """The time step the network is told at index k: k itself."""
+        return k
+
+
+def ddim_step(schedule, z: torch.Tensor, eps: torch.Tensor, k: int, noise: torch.Tensor, eta: float = 1.0) -> torch.Tensor:
+    """DDIM reverse step from index k of `schedule` (its alphas_cumprod and alphas_cumprod_prev)."""
+    abar, abar_prev = float(schedule.alphas_cumprod[k]), float(schedule.alphas_cumprod_prev[k])
+    sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5
+    x0_pred = (z - (1 - abar) ** 0.5 * eps) / abar ** 0.5
+    return abar_prev ** 0.5 * x0_pred + (1 - abar_prev - sigma ** 2) ** 0.5 * eps + sigma * noise
+
+
+class SubsampledSchedule:
+    """`num_steps` steps of a trained schedule at evenly spaced trained indices 0, r, 2r, ... (r = the
+    trained length // num_steps; diffusers' set_timesteps with "leading" spacing, as DDIM samplers do):
+    its noise levels are the trained ones and the network is told the trained index of each."""
+
+    def __init__(self, trained: LinearSchedule, num_steps: int):
+        self.num_steps = num_steps
+        self.timesteps = torch.arange(num_steps) * (trained.num_steps // num_steps)
+        self.alphas_cumprod = trained.alphas_cumprod[self.timesteps]
+        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
+
+    def ddim_step(self, z: torch.Tensor, eps: torch.Tensor, k: int, noise: torch.Tensor, eta: float = 1.0) -> torch.Tensor:
+        """DDIM reverse step from sub-step k to k-1 (to the clean image from k = 0)."""
+        return ddim_step(self, z, eps, k, noise, eta)
+
+    def network_step(self, k: int) -> int:
+        """The trained index of sub-step k."""
+        return int(self.timesteps[k])

@@ -13,6 +13,7 @@ from . import paper
 from .statistics import CONFIDENCE, auc_interval, outside, summarise
 
 NO_DEFENCE = "no_defence"
+SATURATED = 0.01  # a purified pixel within this of 0 or 1 counts as saturated
 
 
 @torch.no_grad()
@@ -57,12 +58,15 @@ BOUNDARY_MARGIN = 1e-3  # logit gap under which an image counts as on the bounda
 def timed_accuracy(defence, classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                    confidence: float = CONFIDENCE) -> dict:
     """Purify `images` with `defence`, then classify: accuracy (%) with image count and interval, wall
-    seconds per image, mean reconstruction MSE."""
+    seconds per image, mean reconstruction MSE, and the fraction of output pixels saturated (below 0.01 or
+    above 0.99: how close the purification is to thresholding)."""
     start = time.perf_counter()
     purified = defence(images)
     seconds = (time.perf_counter() - start) / len(images)
+    saturated = ((purified.images < SATURATED) | (purified.images > 1 - SATURATED)).float().mean().item()
     return summarise(correct(classifier, purified.images, labels), confidence) | {
-        "seconds_per_image": round(seconds, 4), "recon_error": round(purified.recon_error.mean().item(), 5)}
+        "seconds_per_image": round(seconds, 4), "recon_error": round(purified.recon_error.mean().item(), 5),
+        "saturated": round(saturated, 4)}
 
 
 def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict,
@@ -84,8 +88,9 @@ def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict,
 
 
 def summary(row: dict) -> dict:
-    """The accuracy summary of a result row (accuracy, images, interval), without its other columns."""
-    return {k: row[k] for k in ("accuracy", "images", "ci_low", "ci_high")}
+    """The accuracy summary of a result row (accuracy, images, interval, and the saturated fraction where
+    measured), without its other columns."""
+    return {k: row[k] for k in ("accuracy", "images", "ci_low", "ci_high", "saturated") if k in row}
 
 
 def table1(rows: list[dict], dataset: str) -> tuple[dict, list[dict]]:

@@ -446,7 +446,10 @@ def _interval_order(first: dict, second: dict) -> int:
 
 
 VARIANT_NAMES = {"unet_zeroed": "with the U-Net's noise prediction zeroed",
-                 "clamp_output": "with the output clamped instead of passed through a sigmoid"}
+                 "clamp_output": "with the output clamped instead of passed through a sigmoid",
+                 "trained_schedule": "on the trained schedule sub-sampled to T* steps (the noise levels the U-Net "
+                                     "was trained for)",
+                 "paper_variant": "as the paper writes it (ancestral steps, gradient through the U-Net)"}
 
 
 def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | None,
@@ -522,13 +525,20 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
         def versus(result, base):
             return "" if base is None else f" ({words[_interval_order(result, base)]} {cell(base)})"
 
+        def saturated(result):
+            return f", {100 * result['saturated']:.0f} % of pixels saturated" if "saturated" in result else ""
+
         parts = []
         for name in next(iter(variants.values())):
-            per_set = [f"{s} {cell(by_name[name])}{versus(by_name[name], configured(s))}"
+            per_set = [f"{s} {cell(by_name[name])}{versus(by_name[name], configured(s))}{saturated(by_name[name])}"
                        for s, by_name in variants.items()]
             parts.append(f"{VARIANT_NAMES.get(name, name)}: " + ", ".join(per_set))
+        as_configured = [f"{s} {100 * configured(s)['saturated']:.0f} %" for s in variants
+                         if configured(s) and "saturated" in configured(s)]
         lines.append(f"- **Where DiffDefense's robustness comes from** (ablation, {ablation['images_per_set']} "
-                     "images per set; in brackets the defence as configured): " + "; ".join(parts) + ".")
+                     "images per set; in brackets the defence as configured): " + "; ".join(parts) + "."
+                     + (" Pixels saturated (below 0.01 or above 0.99) as configured: " + ", ".join(as_configured)
+                        + "." if as_configured else ""))
     robust = subset["defences"]
     if any("robust_all_fixed_seed" in row for row in robust.values()):
         lines.append("- **Fixed seed or fresh randomness.** With its seed fixed a randomised defence is "

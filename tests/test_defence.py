@@ -128,3 +128,21 @@ def test_the_library_defaults_are_the_pipelines():
 
 def test_only_the_no_defence_is_the_identity():
     assert [name for name, cls in DEFENCES.items() if cls.identity] == ["none"]
+
+
+def test_the_trained_schedule_variant_runs_the_unet_at_the_trained_indices(unet):
+    """code_schedule="trained": the U-Net is told the trained index of each sub-step (0, r, 2r, ...), the
+    authors' rebuilt schedule tells it 0..T*-1; both reconstruct in range."""
+    seen = []
+    hook = unet.register_forward_pre_hook(lambda module, args: seen.append(int(args[1].reshape(-1)[0])))
+    images = torch.rand(2, 1, 28, 28)
+    try:
+        for code_schedule in ("trained", "rebuilt"):
+            seen.clear()
+            defence = DiffDefense(unet, SCHEDULE, L=1, R=1, t_star=4, code_schedule=code_schedule, precision="fp32")
+            out = defence(images)
+            assert out.images.min() >= 0 and out.images.max() <= 1
+            ratio = SCHEDULE.num_steps // 4 if code_schedule == "trained" else 1
+            assert seen == [k * ratio for k in reversed(range(4))]
+    finally:
+        hook.remove()

@@ -76,3 +76,17 @@ def test_sampling_with_the_exact_noise_predictor_of_one_image_generates_that_ima
     torch.testing.assert_close(samples, target.expand(6, -1, -1, -1), atol=1e-4, rtol=0)
     again = schedule.sample(exact, (6, 1, 4, 4), torch.Generator().manual_seed(0))
     assert torch.equal(samples, again)  # the generator alone decides the draws
+
+
+def test_the_subsampled_schedule_has_the_trained_noise_levels_at_the_indices_the_network_is_told():
+    from diffdefense.diffusion import SubsampledSchedule
+
+    trained = LinearSchedule(100, 1e-5, 0.02)
+    sub = SubsampledSchedule(trained, 15)
+    steps = [sub.network_step(k) for k in range(15)]
+    assert steps == list(range(0, 90, 6))  # diffusers' "leading" spacing: 100 // 15 = 6
+    for k, t in enumerate(steps):
+        assert float(sub.alphas_cumprod[k]) == float(trained.alphas_cumprod[t])
+        assert float(sub.alphas_cumprod_prev[k]) == (1.0 if k == 0 else float(trained.alphas_cumprod[steps[k - 1]]))
+    rebuilt = LinearSchedule(15, 1e-4, 0.02)  # the authors' code: its index 14 is not the trained index 14
+    assert abs(float(rebuilt.alphas_cumprod[14]) - float(trained.alphas_cumprod[14])) > 0.1

@@ -154,6 +154,14 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
     ({"attack__settings__pgd__stepz": 3}, "attack.settings.pgd.stepz is not a setting of attack.settings.pgd"),
     ({"adaptive__surrogate__binarize_pgd__temperature": -1}, "adaptive.surrogate.binarize_pgd.temperature=-1"),
     ({"train_classifier__A_pgd__adversarial__steps": 0}, "train_classifier.A_pgd.adversarial.steps=0 is out of range"),
+    ({"adaptive__full_gradient__steps": 0}, "adaptive.full_gradient.steps=0 is out of range; expected an integer >= 1"),
+    ({"adaptive__full_gradient__stepz": 5}, "adaptive.full_gradient.stepz is not a setting of adaptive.full_gradient"),
+    # checked against the declarations since the settings redesign (passed check_params before it):
+    ({"ablation__variants__unet_zeroed__denoiser": "gan"},
+     "ablation.variants.unet_zeroed.denoiser='gan' is not allowed; choose one of ['unet', 'none']"),
+    ({"ablation__variants__clamp_output__outptu": "clamp"},
+     "ablation.variants.clamp_output.outptu is not a setting of ablation.variants.clamp_output"),
+    ({"ablation__t_star": [1, 500]}, "ablation.t_star=500 is out of range; expected an integer in [1, 20]"),
 ])
 def test_check_params_names_each_bad_param_in_one_line_and_writes_nothing(tmp_path, overrides, fragment):
     """The check_params stage, upstream of every other, checks params.yaml as a whole: `dvc repro` stops there."""
