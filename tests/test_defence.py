@@ -146,3 +146,21 @@ def test_the_trained_schedule_variant_runs_the_unet_at_the_trained_indices(unet)
             assert seen == [k * ratio for k in reversed(range(4))]
     finally:
         hook.remove()
+
+
+def test_building_a_defence_leaves_the_callers_network_as_it_was(unet):
+    """The defence freezes and converts its own copy: the caller's U-Net keeps its mode, gradients,
+    memory format and values (it may go on training)."""
+    unet.train()
+    before = {name: p.detach().clone() for name, p in unet.named_parameters()}
+    formats = {name: p.is_contiguous() for name, p in unet.named_parameters()}
+    try:
+        for cls in (DiffDefense, DEFENCES["diffpure"]):
+            defence = cls(unet, SCHEDULE, t_star=2, precision="fp32")
+            defence(torch.rand(1, 1, 28, 28))
+            assert unet.training and all(p.requires_grad for p in unet.parameters())
+            assert {name: p.is_contiguous() for name, p in unet.named_parameters()} == formats
+            assert all(torch.equal(p, before[name]) for name, p in unet.named_parameters())
+            assert not defence.network.training and not any(p.requires_grad for p in defence.network.parameters())
+    finally:
+        unet.eval()

@@ -6,6 +6,7 @@ the defence runs, and (where `differentiable`) keeps the autograd graph for full
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,9 @@ class Defence:
     constructor takes first (positionally) in `networks`, by the names `defended_classifier` gives them
     (unet, schedule, generator). Its settings are declared once, in `settings` (diffdefense.settings): the
     constructor takes them as keywords, defaults and checks included, and sets each as an attribute.
-    `section` names the params section they come from in errors (empty for a Python caller)."""
+    `section` names the params section they come from in errors (empty for a Python caller). The defence
+    runs its own copy of the network, in eval mode with its parameters frozen: the caller's module is left
+    as it was (mode, gradients, memory format)."""
 
     differentiable = False  # whether purify_with_graph is available (full-gradient adaptive attacks)
     randomised = False  # whether its output depends on `seed` (random starts or noise)
@@ -58,7 +61,7 @@ class Defence:
         for key, value in vars(type(self).settings.resolve(settings, section, **(bounds or {}))).items():
             setattr(self, key, value)
         check_int_range("batch_size", batch_size, 1)
-        self.network = network.eval() if network is not None else None
+        self.network = copy.deepcopy(network).eval() if network is not None else None
         for p in self.network.parameters() if network is not None else ():
             p.requires_grad_(False)
         self.batch_size, self.progress = batch_size, progress

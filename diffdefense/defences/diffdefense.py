@@ -90,9 +90,9 @@ class DiffDefense(Defence):
     )
 
     def __init__(self, unet: torch.nn.Module, trained_schedule: LinearSchedule, **settings):
-        # channels-last convolutions measured ~10-15% faster on CPU for this small U-Net
-        super().__init__(unet.to(memory_format=torch.channels_last), bounds={"timesteps": trained_schedule.num_steps},
-                         **settings)
+        super().__init__(unet, bounds={"timesteps": trained_schedule.num_steps}, **settings)
+        # channels-last convolutions measured ~10-15% faster on CPU for this small U-Net (on the defence's copy)
+        self.network = self.network.to(memory_format=torch.channels_last)
         self.frozen = FrozenForward(self.network, resolve_precision("precision", self.precision, self.device))
         if self.variant == "paper":
             self.schedule = trained_schedule
