@@ -349,10 +349,15 @@ def _against(adaptive: dict, other: str) -> str:
     return f"is measurably less robust than {name} (McNemar p {_p(test['p_value'], '= ')})"
 
 
+def surrogate_eps(adaptive: dict) -> float:
+    """The L-inf radius of a run's surrogate attacks (its first surrogate's)."""
+    return adaptive["surrogate"][next(iter(adaptive["surrogate"]))]["eps"]
+
+
 def dataset_verdict(dataset: str, adaptive: dict) -> str:
     """What DiffDefense does on one dataset under adaptive attack, in one sentence drawn from its numbers."""
     rows, draws = adaptive["large"]["defences"], adaptive["evaluation_draws"]
-    eps = adaptive["surrogate"][next(iter(adaptive["surrogate"]))]["eps"]
+    eps = surrogate_eps(adaptive)
     others = [d for d in ("binarize", "A_pgd") if d in rows]
     return (f"**{dataset}** (L∞ ε {eps:g}, {adaptive['large']['images']} images, worst of {draws} draws): "
             f"DiffDefense keeps {cell(rows['diffdefense']['robust_all_worst_of_draws'])} % under the surrogate "
@@ -378,6 +383,24 @@ def generators_markdown(runs: dict[str, tuple[dict, dict]]) -> str:
                            "on Defense-GAN samples, %", "on clean test images, %"], rows)
 
 
+def other_dataset_runs(results: Path, dataset: str) -> dict[str, Path]:
+    """The metrics folder of each committed run under `results` on a dataset other than `dataset`, keyed by
+    that dataset (its table1.json's; the first folder in name order where several share one); runs
+    without a Table 1 are left out."""
+    runs = {}
+    for path in sorted(Path(results).glob("*/metrics/table1.json")):
+        runs.setdefault(json.loads(path.read_text())["dataset"], path.parent)
+    runs.pop(dataset, None)
+    return runs
+
+
+def current_verdict(metrics: Path) -> dict | None:
+    """A committed run's adaptive.json (in its `metrics` folder) if it has what the verdict tables read."""
+    path = Path(metrics) / "adaptive.json"
+    adaptive = json.loads(path.read_text()) if path.exists() else None
+    return adaptive if adaptive is not None and has_current_verdict(adaptive) else None
+
+
 def has_current_verdict(adaptive: dict) -> bool:
     """Whether an adaptive.json (of a committed run) has what the verdict tables read: both tiers, scored
     under several draws, and the surrogates' settings."""
@@ -392,7 +415,7 @@ def datasets_verdict_markdown(adaptives: dict[str, dict]) -> str:
     rows = []
     for dataset, adaptive in adaptives.items():
         large, subset = adaptive["large"], adaptive["subset"]
-        eps = adaptive["surrogate"][next(iter(adaptive["surrogate"]))]["eps"]
+        eps = surrogate_eps(adaptive)
         for d, row in large["defences"].items():
             rows.append([dataset, f"{eps:g}", DEFENCE_NAMES.get(d, d), cell(row["clean"]), cell(row["robust_all"]),
                          cell(row["robust_all_worst_of_draws"]),

@@ -46,11 +46,8 @@ def ddpm_length_line(path: Path) -> list[str]:
 def datasets_verdicts(dataset: str, verdict: dict) -> dict[str, dict]:
     """This run's verdict on `dataset` (the larger committed run's where there is one) and each other
     dataset's committed run (results/<dataset>/) that has the current verdict's outputs, keyed by dataset."""
-    others = {}
-    for path in sorted(p for p in (ROOT / "results").glob("*/metrics/adaptive.json") if (p.parent / "table1.json").exists()):
-        theirs, name = json.loads(path.read_text()), json.loads((path.parent / "table1.json").read_text())["dataset"]
-        if name != dataset and report.has_current_verdict(theirs):
-            others[name] = theirs
+    others = {name: a for name, metrics in report.other_dataset_runs(ROOT / "results", dataset).items()
+              if (a := report.current_verdict(metrics))}
     return {dataset: verdict} | others
 
 

@@ -17,7 +17,7 @@ from diffdefense.pipeline import defended_sets
 
 METRICS, PLOTS = Path("metrics"), Path("../plots")  # figure links are relative to reports/
 RESULTS = Path("results")
-DDPM_SCALE = RESULTS / "ddpm-scale" / "scores.json"  # scripts/ddpm_scale_score.py  # committed metrics of default runs on other datasets: results/<dataset>/metrics/
+DDPM_SCALE = RESULTS / "ddpm-scale" / "scores.json"  # scripts/ddpm_scale_score.py
 
 
 def read(name: str) -> dict:
@@ -75,12 +75,10 @@ def main():
     attack_seconds = {name: json.loads((timing / "attack" / f"{name}.json").read_text())["seconds_per_image"]
                       for name in section(params, "attack", "sets")}
     boundary, fragile = report.boundary_markdown(table1["boundary"])
-    others = {path.parent.parent.name: json.loads(path.read_text())
-              for path in sorted(RESULTS.glob("*/metrics/table1.json")) if path.parent.parent.name != dataset}
+    other_runs = report.other_dataset_runs(RESULTS, dataset)
+    others = {name: json.loads((metrics / "table1.json").read_text()) for name, metrics in other_runs.items()}
     # the other datasets' adaptive verdicts, where their run has this stage's current outputs
-    other_verdicts = {name: json.loads(path.read_text()) for name in others
-                      if (path := RESULTS / name / "metrics" / "adaptive.json").exists()}
-    other_verdicts = {name: a for name, a in other_verdicts.items() if report.has_current_verdict(a)}
+    other_verdicts = {name: a for name, metrics in other_runs.items() if (a := report.current_verdict(metrics))}
     larger = report.larger_adaptive_run(RESULTS, params)
     verdict_adaptive = larger[1] if larger else adaptive
     detection_line = report.detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
@@ -176,7 +174,7 @@ def main():
            "with and Defense-GAN's generator, judged by classifier A's confidence (probability ≥ 0.9) on 500 of "
            "their samples against clean test images.",
            report.generators_markdown({dataset: (table3, ddpm)} | {
-               name: tuple(json.loads((RESULTS / name / "metrics" / f).read_text())
+               name: tuple(json.loads((other_runs[name] / f).read_text())
                            for f in ("table3.json", "train_ddpm/metrics.json")) for name in other_verdicts})]
           if other_verdicts else []),
         "## Fig. 2: clean, attacked and purified images",
