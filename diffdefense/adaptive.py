@@ -15,12 +15,12 @@ from .errors import check_positive
 from .evaluation import correct
 from .progress import progress
 from .seeding import derived_seed
-from .settings import FRACTION, POSITIVE, POSITIVE_INT, SEED, Setting, Settings
+from .settings import EPS, POSITIVE, POSITIVE_INT, SEED, Setting, Settings
 from .sharding import map_chunks
 
 EOT_PGD = Settings(  # params.yaml adaptive.attack
     "BPDA/full-gradient + EOT PGD through a defence",
-    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    eps=EPS,
     step=Setting(POSITIVE, 0.1, "first step size"),
     final_step=Setting(POSITIVE, 0.01, "last step size (cosine decay; null: constant)", optional=True,
                        nullable=True),

@@ -40,13 +40,6 @@ def _defences():
     return DEFENCES
 
 
-def _attack_entry(**extra):
-    def make():
-        from .attacks import AttackEntry
-        return AttackEntry(extra)
-    return Late(make)
-
-
 def _eot_pgd():
     from .adaptive import EOT_PGD
     return EOT_PGD
@@ -159,7 +152,8 @@ ADAPTIVE = Settings(
                                "classifiers, rows on their own"),
     evaluation_draws=Setting(POSITIVE_INT, meaning="fresh draws of the defence each image is scored under"),
     fixed_seed=Setting(Bool(), meaning="also attack and score each randomised defence with its seed fixed"),
-    surrogate=Setting(MapOf(Name(), _attack_entry(classifiers=ListOf(OneOf(_classifiers)))),
+    surrogate=Setting(MapOf(Name(), Late.imported("diffdefense.attacks", "AttackEntry",
+                                                  {"classifiers": ListOf(OneOf(_classifiers))})),
                       meaning="name -> {attack, classifiers, ...settings}: attacks on each row's bare classifier"),
     attack=Setting(SettingsOf(_eot_pgd, complete=True), meaning="BPDA+EOT PGD through the defence"),
     full_gradient=Setting(SettingsOf(_eot_pgd), meaning="`attack`'s settings replaced for the full gradient"),
@@ -187,12 +181,11 @@ PARAMS = Settings(
 def validate(params) -> dict:
     """`params` if it follows PARAMS and refers only to things that exist, else a UsageError naming the param."""
     ddpm = params.get("train_ddpm") if isinstance(params, dict) else None
-    if isinstance(ddpm, dict):  # its length bounds every t_star below
-        DDPM_RECIPE.check("train_ddpm", ddpm)
-        if not ddpm["beta_start"] < ddpm["beta_end"]:
-            raise UsageError(f"train_ddpm.beta_start={ddpm['beta_start']!r} must be below train_ddpm.beta_end="
-                             f"{ddpm['beta_end']!r} (a linear schedule whose noise grows with the step)")
-    PARAMS.check("", params, timesteps=ddpm["timesteps"] if isinstance(ddpm, dict) else None)
+    # train_ddpm is declared (so checked) before every section its length bounds (t_star)
+    PARAMS.check("", params, timesteps=ddpm.get("timesteps") if isinstance(ddpm, dict) else None)
+    if not ddpm["beta_start"] < ddpm["beta_end"]:
+        raise UsageError(f"train_ddpm.beta_start={ddpm['beta_start']!r} must be below train_ddpm.beta_end="
+                         f"{ddpm['beta_end']!r} (a linear schedule whose noise grows with the step)")
     settings = params["attack"]["settings"]
     for name, entry in params["attack"]["sets"].items():
         if entry["attack"] not in settings:
@@ -206,6 +199,10 @@ def validate(params) -> dict:
         for name in names:
             if name not in params["defend"]:
                 raise UsageError(f"{where} names {name!r}, which has no settings section defend.{name}")
+    for name, recipe in params["train_classifier"].items():
+        if isinstance(recipe, dict) and recipe.get("robust_check") and "eps" not in (recipe.get("adversarial") or {}):
+            raise UsageError(f"train_classifier.{name}.robust_check={recipe['robust_check']} needs an adversarial "
+                             "entry with an eps (the check runs PGD at the training eps); set it to 0 or add one")
     adaptive = params["adaptive"]
     if adaptive["through_images"] > adaptive["images"]:
         raise UsageError(f"adaptive.through_images={adaptive['through_images']} is out of range; expected an "

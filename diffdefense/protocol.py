@@ -84,6 +84,7 @@ class AdaptiveResult:
     metrics: dict  # metrics/adaptive.json: both tiers, paired tests, detection, budget yields
     rows: list[dict]  # plots/adaptive.csv, one line per row and measure
     seconds_per_image: dict[str, dict[str, float]]
+    adversarials: dict[str, dict[str, torch.Tensor]]  # classifier -> surrogate -> images (they never call a defence)
 
 
 def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], images: torch.Tensor,
@@ -201,7 +202,7 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
     if detection is not None:
         metrics["detection"] = {"false_positive_rate": detection.false_positive_rate,
                                 "calibration_images": len(detection.calibration), "rows": detected}
-    return AdaptiveResult(metrics, table, seconds)
+    return AdaptiveResult(metrics, table, seconds, adversarials)
 
 
 def detection_metrics(threshold: float, detection: Detection, confidence: float, *, large: tuple[dict, dict],

@@ -10,6 +10,7 @@ from the `bounds` the caller passes."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -247,6 +248,7 @@ POSITIVE_INT, COUNT = Int(1), Int(0)
 POSITIVE = Num(0, open_low=True)
 NON_NEGATIVE = Num(0)
 FRACTION = Num(0, 1)  # an L-inf radius on [0, 1] images, a threshold
+EPS = Setting(FRACTION, 0.3, "L-inf radius")  # every L-inf-bounded attack's
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,11 @@ class Late:
     """A check made when first used (`make()`), for one whose module is slow to import or not yet filled."""
 
     make: Callable[[], Any]
+
+    @classmethod
+    def imported(cls, module: str, name: str, *args) -> Late:
+        """The check `module.name(*args)`, its module imported when first used."""
+        return cls(lambda: getattr(importlib.import_module(module), name)(*args))
 
     def check(self, name: str, value, **bounds) -> None:
         """Raise a one-line UsageError naming `name` unless `value` is allowed."""

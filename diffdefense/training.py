@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -12,27 +13,30 @@ from torch import nn
 from .diffusion import LinearSchedule
 from .evaluation import accuracy
 from .progress import progress
-from .settings import POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
+from .settings import COUNT, POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
 
-SCHEDULES = ("constant", "onecycle")
-
-
-def _attack_entry():
-    from .attacks import AttackEntry  # late: training the DDPM needs no attack library
-    return AttackEntry()
+SCHEDULES = ("constant", "onecycle", "cyclic")
+OPTIMISERS = ("sgd", "adam")
+OVERFIT_DROP = 20.0  # points of robust accuracy below the best epoch's that mean catastrophic overfitting
 
 
 CLASSIFIER_RECIPE = Settings(  # params.yaml train_classifier.<name>
     "a classifier's training recipe",
     epochs=Setting(POSITIVE_INT, meaning="passes over the training split"),
-    lr=Setting(POSITIVE, meaning="learning rate (the peak, with schedule onecycle)"),
-    momentum=Setting(Num(0, 1, open_high=True), meaning="SGD momentum"),
+    lr=Setting(POSITIVE, meaning="learning rate (the peak, with schedule onecycle or cyclic)"),
+    momentum=Setting(Num(0, 1, open_high=True), 0.9, "SGD momentum (sgd only)", optional=True),
+    optimizer=Setting(OneOf(OPTIMISERS), "sgd", "sgd (with momentum) or adam (Wong et al.'s fast adversarial "
+                      "training on MNIST)", optional=True),
     batch_size=Setting(POSITIVE_INT, meaning="images per step"),
     seed=Setting(SEED, meaning="weights' initialisation and batch order"),
-    schedule=Setting(OneOf(SCHEDULES), "constant", "learning-rate schedule: constant (the authors') or one-cycle",
-                     optional=True),
-    adversarial=Setting(Late(_attack_entry), None, "{attack: <registered attack>, ...its settings}: each batch "
-                        "replaced by adversarial examples made on the fly (adversarial training)", optional=True),
+    schedule=Setting(OneOf(SCHEDULES), "constant", "learning-rate schedule: constant (the authors'), one-cycle, or "
+                     "cyclic (linear from 0 to lr at 2/5 of training, then to 0: Wong et al. 2020)", optional=True),
+    adversarial=Setting(Late.imported("diffdefense.attacks", "AttackEntry"), None,  # late: the DDPM needs no attacks
+                        "{attack: <registered attack>, ...its settings}: each batch replaced by adversarial "
+                        "examples made on the fly (adversarial training)", optional=True),
+    robust_check=Setting(COUNT, 0, "adversarial training: PGD-20 accuracy on this many training images after "
+                         "every epoch; training stops at a drop of 20 points below the best epoch and keeps that "
+                         "epoch's weights (catastrophic overfitting, Wong et al. 2020); 0 = no check", optional=True),
 )
 
 DDPM_RECIPE = Settings(  # params.yaml train_ddpm
@@ -72,22 +76,36 @@ class RunningMean:
         return float(self.total) / max(self.weight, 1)
 
 
+def _scheduler(optimiser, schedule: str, lr: float, total_steps: int):
+    """The per-step learning-rate scheduler of `schedule` (None: constant)."""
+    if schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps)
+    if schedule == "cyclic":
+        peak, fall = max(1, total_steps * 2 // 5), max(1, total_steps - total_steps * 2 // 5)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda step: step / peak if step < peak else max(0.0, (total_steps - step) / fall))
+    return None
+
+
 def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                      test_images: torch.Tensor, test_labels: torch.Tensor, *, epochs: int, lr: float,
                      momentum: float, batch_size: int, seed: int, device: torch.device,
-                     perturb=None, schedule: str = "constant", on_epoch=None) -> list[dict]:
-    """SGD with momentum on cross-entropy, at a constant `lr` (the authors' recipe) or, with schedule
-    "onecycle", on a one-cycle schedule peaking at `lr` (Smith & Topin, 2019: far fewer epochs to the same
-    accuracy). `perturb(model, x, y)`, if given, replaces each batch by adversarial examples made on the fly
-    (adversarial training). `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends."""
+                     perturb=None, schedule: str = "constant", optimizer: str = "sgd", robust_accuracy=None,
+                     on_epoch=None) -> list[dict]:
+    """SGD with momentum (or Adam) on cross-entropy, at a constant `lr` (the authors' recipe), on a one-cycle
+    schedule peaking at `lr` (Smith & Topin, 2019: far fewer epochs to the same accuracy) or on Wong et al.'s
+    cyclic one. `perturb(model, x, y)`, if given, replaces each batch by adversarial examples made on the fly
+    (adversarial training). `robust_accuracy(model)`, if given, is measured after every epoch; training stops
+    when it falls OVERFIT_DROP points below the best epoch's, with that epoch's weights restored.
+    `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
     images, labels = images.to(device), labels.to(device)  # resident: no per-batch copies on a GPU
-    optimiser = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    steps_per_epoch = math.ceil(len(images) / batch_size)
-    scheduler = (torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=epochs * steps_per_epoch)
-                 if schedule == "onecycle" else None)
+    optimiser = (torch.optim.Adam(model.parameters(), lr=lr) if optimizer == "adam"
+                 else torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum))
+    scheduler = _scheduler(optimiser, schedule, lr, epochs * math.ceil(len(images) / batch_size))
+    best_robust, best_state = -1.0, None
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -107,11 +125,24 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             mean.add(loss, len(idx))
             if step % POSTFIX_EVERY == 0:
                 bar.set_postfix(loss=f"{mean.value:.4f}", refresh=False)
-        history.append({"epoch": epoch, "train_loss": mean.value,
-                        "test_accuracy": accuracy(model, test_images, test_labels, device=device),
-                        "seconds": time.perf_counter() - start})
+        row = {"epoch": epoch, "train_loss": mean.value,
+               "test_accuracy": accuracy(model, test_images, test_labels, device=device),
+               "seconds": time.perf_counter() - start}
+        if robust_accuracy is not None:
+            # the check's random starts come from a forked generator: training's draws stay as without it
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                row["robust_accuracy"] = robust_accuracy(model)
+        history.append(row)
         if on_epoch is not None:
-            on_epoch(history[-1])
+            on_epoch(row)
+        if robust_accuracy is not None:
+            if row["robust_accuracy"] > best_robust:
+                best_robust, best_state = row["robust_accuracy"], copy.deepcopy(model.state_dict())
+            elif row["robust_accuracy"] < best_robust - OVERFIT_DROP:
+                model.load_state_dict(best_state)
+                print(f"epoch {epoch}: robust accuracy {row['robust_accuracy']:.1f}% fell from {best_robust:.1f}% "
+                      "(catastrophic overfitting); stopped with the best epoch's weights")
+                break
     return history
 
 

@@ -6,7 +6,9 @@ test images (drawn from the test split on their own, whatever data.test_size is)
 defence on the first `adaptive.through_images`, every image scored under `adaptive.evaluation_draws` fresh
 draws, the reconstruction-error detector calibrated on `adaptive.detection.calibration_images` further test
 images that are never scored. Writes metrics/adaptive.json, plots/adaptive.csv and the seconds per image of
-each attack to metrics/timing/adaptive.json (read by the report only)."""
+each attack to metrics/timing/adaptive.json (read by the report only). The surrogate adversarials (which
+never call a defence) go to data/adaptive/surrogates.safetensors, so that other defences, variants or DDPM
+checkpoints are scored on the same images without attacking again (scripts/ddpm_scale_score.py)."""
 
 import pandas as pd
 import torch
@@ -17,7 +19,7 @@ from diffdefense.data import load_split
 from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
 from diffdefense.errors import check_int_range, check_one_of
-from diffdefense.io import write_csv, write_json
+from diffdefense.io import save_tensors, write_csv, write_json
 from diffdefense.models import CLASSIFIERS, load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR
 from diffdefense.protocol import Detection, Row, adaptive_evaluation
@@ -62,6 +64,10 @@ def main():
                | {"threads": torch.get_num_threads()})
     write_csv("plots/adaptive.csv", pd.DataFrame(result.rows))
     write_json("metrics/timing/adaptive.json", {"seconds_per_image": result.seconds_per_image})
+    save_tensors("data/adaptive/surrogates.safetensors",
+                 {"clean": drawn[:n], "labels": drawn_labels[:n]}
+                 | {f"{c}/{a}": images for c, by_attack in result.adversarials.items() for a, images in by_attack.items()},
+                 {"dataset": data["dataset"], "images": n, "seed": data["seed"]})
 
 
 if __name__ == "__main__":

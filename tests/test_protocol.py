@@ -40,3 +40,6 @@ def test_adaptive_evaluation_scores_every_row_and_deploys_the_detector_where_a_d
     assert large["robust_or_detected"]["accuracy"] >= metrics["large"]["defences"]["diffdefense"]["pgd"]["accuracy"]
     assert set(metrics["large"]["paired_robust_all"]) == {"diffdefense_vs_none", "diffdefense_vs_binarize"}
     assert {r["defence"] for r in result.rows} == {"none", "binarize", "diffdefense"}
+    # the surrogate adversarials come back for scoring other defences on the same images, inside the budget
+    pgd = result.adversarials["A"]["pgd"]
+    assert pgd.shape == images.shape and (pgd - images).abs().max() <= 0.3 + 1e-6 and not torch.equal(pgd, images)

@@ -4,11 +4,11 @@ runs APGD for 10 iterations, not the original's 100."""
 
 import torchattacks
 
-from ..settings import FRACTION, POSITIVE_INT, SEED, Int, Setting, Settings
+from ..settings import EPS, Int, POSITIVE_INT, SEED, Setting, Settings
 
 SETTINGS = Settings(
     "AutoAttack (standard, L-inf)",
-    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    eps=EPS,
     steps=Setting(POSITIVE_INT, 100, "iterations of APGD-CE, APGD-T and FAB-T"),
     square_queries=Setting(POSITIVE_INT, 5000, "Square's queries"),
     n_classes=Setting(Int(2), 10, "classes (APGD-T and FAB-T target the others)"),

@@ -15,11 +15,11 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..settings import FRACTION, POSITIVE, POSITIVE_INT, SEED, Setting, Settings
+from ..settings import EPS, FRACTION, POSITIVE, POSITIVE_INT, SEED, Setting, Settings
 
 SETTINGS = Settings(
     "PGD through a soft threshold",
-    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    eps=EPS,
     step=Setting(POSITIVE, 0.1, "first step size"),
     final_step=Setting(POSITIVE, 0.01, "last step size (cosine decay)"),
     steps=Setting(POSITIVE_INT, 100, "steps per restart"),

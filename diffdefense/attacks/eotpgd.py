@@ -2,11 +2,11 @@
 
 import torchattacks
 
-from ..settings import FRACTION, POSITIVE, POSITIVE_INT, Setting, Settings
+from ..settings import EPS, POSITIVE, POSITIVE_INT, Setting, Settings
 
 SETTINGS = Settings(
     "EOT+PGD",
-    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    eps=EPS,
     step=Setting(POSITIVE, 0.00784, "step size (torchattacks' 2/255, rounded)"),
     steps=Setting(POSITIVE_INT, 20, "PGD steps"),
     eot_samples=Setting(POSITIVE_INT, 10, "gradients averaged per step"),

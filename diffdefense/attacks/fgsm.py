@@ -2,9 +2,9 @@
 
 import torchattacks
 
-from ..settings import FRACTION, Setting, Settings
+from ..settings import EPS, Settings
 
-SETTINGS = Settings("FGSM", eps=Setting(FRACTION, 0.3, "L-inf radius"))
+SETTINGS = Settings("FGSM", eps=EPS)
 
 
 def build(model, **settings):

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from ..settings import FRACTION, POSITIVE, POSITIVE_INT, Setting, Settings
+from ..settings import EPS, POSITIVE, POSITIVE_INT, Setting, Settings
 
 SETTINGS = Settings(
     "PGD with restarts",
-    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    eps=EPS,
     step=Setting(POSITIVE, 0.01, "step size"),
     steps=Setting(POSITIVE_INT, 20, "steps per restart"),
     restarts=Setting(POSITIVE_INT, 5, "random starts (each only on images not fooled yet)"),

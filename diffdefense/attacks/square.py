@@ -2,12 +2,12 @@
 
 import numpy as np
 
-from ..settings import FRACTION, POSITIVE, POSITIVE_INT, Setting, Settings
+from ..settings import EPS, POSITIVE, POSITIVE_INT, Setting, Settings
 from .art_bridge import art_classifier, run_art
 
 SETTINGS = Settings(
     "Square Attack (ART's defaults)",
-    eps=Setting(FRACTION, 0.3, "L-inf radius"),
+    eps=EPS,
     max_iter=Setting(POSITIVE_INT, 100, "queries per restart"),
     p_init=Setting(POSITIVE, 0.8, "initial fraction of pixels changed per square"),
     restarts=Setting(POSITIVE_INT, 1, "random restarts"),
