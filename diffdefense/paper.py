@@ -22,3 +22,8 @@ TABLE3 = {"MNIST": {("defencegan", 25, 10): (0.086, 79.98), ("defencegan", 100, 
                     ("diffdefense", 5, 1): (0.280, 87.78), ("diffdefense", 5, 5): (0.280, 89.95)}}
 # Fig. 4: dataset -> attacks whose detection AUC the paper puts in [0.99, 1] (DeepFool and Elastic Net lower).
 DETECTION_AUC_AT_LEAST_099 = {"MNIST": ("fgsm", "pgd", "eotpgd", "autoattack", "square")}
+
+# Not the paper's: published adversarially trained MNIST models at L-inf eps 0.3, re-evaluated with
+# AutoAttack (fra31/auto-attack README, MNIST table; ANCHORS.md): name -> (clean %, AutoAttack robust %).
+MNIST_ADVERSARIAL_TRAINING = {"Wong et al. 2020 (fast adversarial training, the A_pgd recipe)": (98.50, 82.93),
+                              "Madry et al. 2018 (40-step PGD training)": (98.53, 88.50)}

@@ -104,6 +104,57 @@ def table2_markdown(table2: dict) -> str:
     return markdown_table(header, rows)
 
 
+def wider_pgd_training_check(results: Path, params: dict) -> tuple[Path, dict] | None:
+    """A committed check of this run's A_pgd on more images (scripts/pgd_training_check.py): (its folder,
+    its pgd-training.json) for the one with the most AutoAttack images among those whose recipe, dataset and
+    attack settings are this run's, if it has more than this run's own AutoAttack set."""
+    found = []
+    for path in sorted(Path(results).glob("*/pgd-training.json")):
+        check = json.loads(path.read_text())
+        if (check["recipe"] == params["train_classifier"].get("A_pgd")
+                and check["dataset"] == params["data"]["dataset"]
+                and all(check["attack_settings"][name] == params["attack"]["settings"][name]
+                        for name in check["attack_settings"])):
+            found.append((path.parent, check))
+    own = params["attack"]["sets"].get("autoattack-pgdtrained", {}).get("images", params["data"]["test_size"])
+    best = max(found, key=lambda run: run[1]["autoattack"]["images"], default=None)
+    return best if best and best[1]["autoattack"]["images"] > min(own, params["data"]["test_size"]) else None
+
+
+def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_steps: int, dataset: str,
+                      wider: tuple[Path, dict] | None = None) -> str:
+    """The PGD-style trained classifier (A_pgd) in one paragraph: its recipe, clean accuracy on the test split,
+    PGD and AutoAttack accuracy (also on more images where `wider`, from wider_pgd_training_check, has them),
+    and, on MNIST at eps 0.3, the published models' AutoAttack numbers beside the largest count's ('' where
+    the run has no such classifier or no AutoAttack set on it)."""
+    if not trained or not (table2.get("autoattack") or {}).get("pgd_adversarial_training"):
+        return ""
+    adv, aa = cfg["adversarial"], table2["autoattack"]["pgd_adversarial_training"]
+    pgd = table2["pgd"]["pgd_adversarial_training"]
+    epochs = trained["step"]
+    recipe = (f"fast adversarial training, FGSM from a random start with step {adv['step']} (Wong et al., 2020)"
+              if adv["steps"] == 1 else f"{adv['steps']}-step PGD of step {adv['step']}")
+    text = (f"A_pgd: {epochs} epoch{'s' * (epochs != 1)} of {recipe}: {cell(trained['test'])} % clean on the "
+            f"{trained['test']['images']} test images, {cell(pgd)} under {pgd_steps}-step PGD ({pgd['images']} images) "
+            f"and {cell(aa)} under AutoAttack ({aa['images']} images).")
+    if wider:
+        folder, check = wider
+        aa = check["autoattack"]
+        text += (f" The same recipe's model, checked in `results/{folder.name}/` (md5 {check['model_md5'][:8]}), "
+                 f"on {aa['images']} images: {cell(check['pgd'])} under PGD, "
+                 f"{cell(aa)} under AutoAttack.")
+    if dataset != "MNIST" or adv["eps"] != 0.3:
+        return text
+    published = "; ".join(f"{name}: {clean:.2f} % clean, {robust:.2f} % under AutoAttack"
+                          for name, (clean, robust) in paper.MNIST_ADVERSARIAL_TRAINING.items())
+    wong = next(iter(paper.MNIST_ADVERSARIAL_TRAINING.values()))[1]
+    where = ("inside our interval" if not outside(wong, aa) else
+             f"{wong - aa['ci_high']:.1f} to {wong - aa['ci_low']:.1f} points above ours" if wong > aa["ci_high"] else
+             f"{aa['ci_low'] - wong:.1f} to {aa['ci_high'] - wong:.1f} points below ours")
+    return (f"{text} Published on MNIST at ε 0.3 (fra31/auto-attack's table, not the paper's): {published}. "
+            f"The published AutoAttack number of this recipe ({wong:.2f} %) is {where}.")
+
+
 def table3_markdown(table3: dict) -> str:
     """Accuracy on the attacked set (paper beside it) and on the same clean images, seconds per image with
     each row's time relative to the slowest DiffDefense row; under it, what the paper's Defense-GAN column

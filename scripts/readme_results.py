@@ -17,24 +17,6 @@ from diffdefense import report  # noqa: E402
 from scripts.stage_times import stage_times  # noqa: E402
 
 
-def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_steps: int) -> list[str]:
-    """How the default's PGD-style trained classifier compares with the published ones (ANCHORS.md, from
-    fra31/auto-attack's MNIST table: Wong et al.'s fast training 98.50 % clean, 82.93 % under AutoAttack;
-    Madry et al.'s 40-step PGD for ~80 epochs 98.53 % and 88.50 %)."""
-    if not trained or "pgd_adversarial_training" not in table2.get("autoattack", {}):
-        return []
-    adv, aa = cfg["adversarial"], table2["autoattack"]["pgd_adversarial_training"]
-    pgd = table2["pgd"]["pgd_adversarial_training"]
-    epochs = trained["step"]
-    recipe = (f"fast adversarial training, FGSM from a random start with step {adv['step']} (Wong et al., 2020)"
-              if adv["steps"] == 1 else f"{adv['steps']}-step PGD of step {adv['step']}")
-    return [f"A_pgd: {epochs} epoch{'s' * (epochs != 1)} of {recipe}: {trained['test']['accuracy']:.2f} % clean on "
-            f"the 10 000 test images, {report.cell(pgd)} under {pgd_steps}-step PGD and {report.cell(aa)} under "
-            f"AutoAttack ({aa['images']} images). Published on MNIST ε 0.3 (fra31/auto-attack's table): Wong et al.'s "
-            "fast training 98.50 % clean and 82.93 % under AutoAttack; Madry et al.'s (40-step PGD, ~80 epochs) "
-            "98.53 % and 88.50 %, the setting `profiles/paper.yaml` trains at.", ""]
-
-
 def ddpm_length_line(path: Path) -> list[str]:
     """The DDPM-length check (results/ddpm-scale) in one line, from its paired tests, if it was run."""
     if not path.exists():
@@ -152,8 +134,10 @@ def main():
         *ddpm_length_line(ROOT / "results" / "ddpm-scale" / "scores.json"), "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
         "### Table 2: unseen attacks and robust training, %", "", report.table2_markdown(t2), "",
-        *pgd_training_note(clf.get("A_pgd"), t2, training.get("A_pgd"),
-                           params["attack"]["settings"]["pgd"]["steps"]),
+        *([note, ""] if (note := report.pgd_training_note(clf.get("A_pgd"), t2, training.get("A_pgd"),
+                                                           params["attack"]["settings"]["pgd"]["steps"], t1["dataset"],
+                                                           report.wider_pgd_training_check(ROOT / "results", params)))
+          else []),
         f"### Table 3: Defense-GAN vs DiffDefense ({t3['set']} and clean, {t3['images']} images)", "",
         report.markdown_table(["Method", "L", "R", f"{t3['set']} % (paper)", "clean %", "s / image (paper, GPU)"],
                               [[report.DEFENCE_NAMES.get(r["defence"], r["defence"]), r["L"], r["R"],

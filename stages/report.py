@@ -104,6 +104,10 @@ def main():
            report.datasets_markdown({dataset: table1} | others)] if others else []),
         "## Table 2: unseen attacks and adversarial training (%)",
         report.table2_markdown(table2),
+        *([note] if (note := report.pgd_training_note(classifiers.get("A_pgd"), table2,
+                                                      params["train_classifier"].get("A_pgd"),
+                                                      params["attack"]["settings"]["pgd"]["steps"], dataset,
+                                                      report.wider_pgd_training_check(RESULTS, params))) else []),
         "Attack cost, seconds per image: " + ", ".join(f"{k} {v:.3f}" for k, v in attack_seconds.items()) + ".",
         "## Boundary-fragile sets",
         "An image whose two largest logits (of the classifier it is fed to) differ by less than 1e-3 sits on a "

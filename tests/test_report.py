@@ -351,3 +351,45 @@ def test_the_generators_table_shows_each_dataset_s_ddpm_and_gan_against_clean_im
                                         "FashionMNIST": (older, {"step": 5})}).splitlines()
     assert lines[2] == "| MNIST | 3 | 0.0587 | 8.0 [5.9, 10.7] | 30.0 [26.1, 34.2] | 92.0 [81.2, 96.8] |"
     assert lines[3].startswith("| FashionMNIST | 5 | – | – | 20.0")
+
+
+def test_pgd_training_note_places_the_published_autoattack_number_against_our_interval():
+    trained = {"step": 10, "test": {"accuracy": 98.4, "images": 10000, "ci_low": 98.1, "ci_high": 98.6}}
+    cfg = {"adversarial": {"attack": "pgd", "eps": 0.3, "step": 0.375, "steps": 1, "restarts": 1}}
+
+    def table2(aa):
+        return {"pgd": {"pgd_adversarial_training": {"accuracy": 90.0, "images": 200, "ci_low": 85.1, "ci_high": 93.4}},
+                "autoattack": {"pgd_adversarial_training": aa}}
+
+    inside = report.pgd_training_note(trained, table2({"accuracy": 81.0, "images": 500, "ci_low": 77.3,
+                                                       "ci_high": 84.2}), cfg, 20, "MNIST")
+    assert "10 epochs of fast adversarial training" in inside and "(500 images)" in inside
+    assert "(82.93 %) is inside our interval" in inside
+    below = report.pgd_training_note(trained, table2({"accuracy": 54.0, "images": 100, "ci_low": 44.3,
+                                                      "ci_high": 63.4}), cfg, 20, "MNIST")
+    assert "(82.93 %) is 19.5 to 38.6 points above ours" in below
+    assert "fra31" not in report.pgd_training_note(trained, table2({"accuracy": 54.0, "images": 100, "ci_low": 44.3,
+                                                                    "ci_high": 63.4}), cfg, 20, "FashionMNIST")
+    assert report.pgd_training_note(None, table2(None), cfg, 20, "MNIST") == ""
+
+
+def test_a_wider_pgd_training_check_is_read_only_for_this_runs_recipe(tmp_path):
+    params = yaml.safe_load(open("params.yaml"))
+    check = {"recipe": params["train_classifier"]["A_pgd"], "dataset": params["data"]["dataset"],
+             "attack_settings": {n: params["attack"]["settings"][n] for n in ("pgd", "autoattack")},
+             "model_md5": "0123456789abcdef", "clean_test": {},
+             "pgd": {"accuracy": 90.0, "images": 500, "ci_low": 87.1, "ci_high": 92.3},
+             "autoattack": {"accuracy": 81.0, "images": 500, "ci_low": 77.3, "ci_high": 84.2}}
+    (tmp_path / "A_pgd-500").mkdir()
+    (tmp_path / "A_pgd-500" / "pgd-training.json").write_text(json.dumps(check))
+    found = report.wider_pgd_training_check(tmp_path, params)
+    assert found and found[0].name == "A_pgd-500"
+    trained = {"step": 10, "test": {"accuracy": 98.4, "images": 10000, "ci_low": 98.1, "ci_high": 98.6}}
+    table2 = {"pgd": {"pgd_adversarial_training": {"accuracy": 90.0, "images": 200, "ci_low": 85.1, "ci_high": 93.4}},
+              "autoattack": {"pgd_adversarial_training": {"accuracy": 54.0, "images": 100, "ci_low": 44.3,
+                                                          "ci_high": 63.4}}}
+    note = report.pgd_training_note(trained, table2, params["train_classifier"]["A_pgd"], 20, "MNIST", found)
+    assert "`results/A_pgd-500/` (md5 01234567), on 500 images" in note and "(82.93 %) is inside our interval" in note
+    other = dict(params, train_classifier=dict(params["train_classifier"],
+                                               A_pgd=dict(params["train_classifier"]["A_pgd"], epochs=3)))
+    assert report.wider_pgd_training_check(tmp_path, other) is None  # another recipe's model: not this run's
