@@ -7,11 +7,13 @@ each error is one line naming the param. docs/settings.md is generated from the 
 
 from __future__ import annotations
 
+from functools import partial
+
 from .errors import UsageError
 from .gan_training import GAN_RECIPE
 from .settings import (COUNT, POSITIVE, POSITIVE_INT, SEED, Bool, Int, Late, Launcher, ListOf, MapOf, Name, Num, OneOf,
                        Setting, Settings, SettingsByName, SettingsOf)
-from .training import CLASSIFIER_RECIPE, DDPM_RECIPE
+from .training import CLASSIFIER_RECIPE, DDPM_RECIPE, attack_entry
 
 TEST_SPLIT = 10_000  # images in the test split of each of data.DATASETS
 
@@ -152,8 +154,7 @@ ADAPTIVE = Settings(
                                "classifiers, rows on their own"),
     evaluation_draws=Setting(POSITIVE_INT, meaning="fresh draws of the defence each image is scored under"),
     fixed_seed=Setting(Bool(), meaning="also attack and score each randomised defence with its seed fixed"),
-    surrogate=Setting(MapOf(Name(), Late.imported("diffdefense.attacks", "AttackEntry",
-                                                  {"classifiers": ListOf(OneOf(_classifiers))})),
+    surrogate=Setting(MapOf(Name(), Late(partial(attack_entry, {"classifiers": ListOf(OneOf(_classifiers))}))),
                       meaning="name -> {attack, classifiers, ...settings}: attacks on each row's bare classifier"),
     attack=Setting(SettingsOf(_eot_pgd, complete=True), meaning="BPDA+EOT PGD through the defence"),
     full_gradient=Setting(SettingsOf(_eot_pgd), meaning="`attack`'s settings replaced for the full gradient"),

@@ -10,7 +10,6 @@ from the `bounds` the caller passes."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -294,11 +293,6 @@ class Late:
     """A check made when first used (`make()`), for one whose module is slow to import or not yet filled."""
 
     make: Callable[[], Any]
-
-    @classmethod
-    def imported(cls, module: str, name: str, *args) -> Late:
-        """The check `module.name(*args)`, its module imported when first used."""
-        return cls(lambda: getattr(importlib.import_module(module), name)(*args))
 
     def check(self, name: str, value, **bounds) -> None:
         """Raise a one-line UsageError naming `name` unless `value` is allowed."""

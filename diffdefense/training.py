@@ -20,6 +20,13 @@ OPTIMISERS = ("sgd", "adam")
 OVERFIT_DROP = 20.0  # points of robust accuracy below the best epoch's that mean catastrophic overfitting
 
 
+def attack_entry(extra: dict | None = None):
+    """The check of an {attack: ..., ...settings} entry (attacks.AttackEntry), imported when first used:
+    training the DDPM needs no attack library."""
+    from .attacks import AttackEntry
+    return AttackEntry(extra or {})
+
+
 CLASSIFIER_RECIPE = Settings(  # params.yaml train_classifier.<name>
     "a classifier's training recipe",
     epochs=Setting(POSITIVE_INT, meaning="passes over the training split"),
@@ -31,7 +38,7 @@ CLASSIFIER_RECIPE = Settings(  # params.yaml train_classifier.<name>
     seed=Setting(SEED, meaning="weights' initialisation and batch order"),
     schedule=Setting(OneOf(SCHEDULES), "constant", "learning-rate schedule: constant (the authors'), one-cycle, or "
                      "cyclic (linear from 0 to lr at 2/5 of training, then to 0: Wong et al. 2020)", optional=True),
-    adversarial=Setting(Late.imported("diffdefense.attacks", "AttackEntry"), None,  # late: the DDPM needs no attacks
+    adversarial=Setting(Late(attack_entry), None,
                         "{attack: <registered attack>, ...its settings}: each batch replaced by adversarial "
                         "examples made on the fly (adversarial training)", optional=True),
     robust_check=Setting(COUNT, 0, "adversarial training: PGD-20 accuracy on this many training images after "
