@@ -4,8 +4,10 @@ under the adaptive stage's surrogate attacks on A (adaptive.surrogate; they neve
 set of adversarials serves every checkpoint), each image under adaptive.evaluation_draws fresh draws.
 
     nice -n 10 python scripts/ddpm_scale_score.py --models models --images 200
+    nice -n 10 python scripts/ddpm_scale_score.py --models models --surrogates data/adaptive/surrogates.safetensors
 
---models holds classifier_A.safetensors (the default run's, `dvc repro train_classifier@A`). Writes
+--surrogates: the adaptive stage's own surrogate adversarials of a default run (its first --images, all by
+default), which makes the attacks unnecessary and the images exactly the verdict's. --models holds classifier_A.safetensors (the default run's, `dvc repro train_classifier@A`). Writes
 --out/scores.json (per checkpoint: held-out eps-MSE, accuracies with Wilson intervals by rule, exact McNemar
 tests of every checkpoint against the default length's), --out/scores.csv and --out/scores.png."""
 
@@ -29,6 +31,7 @@ from diffdefense.adaptive import evaluation_images, robust_over_draws  # noqa: E
 from diffdefense.data import fetch, load_split  # noqa: E402
 from diffdefense.defended import defended_classifier  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range  # noqa: E402
+from diffdefense.io import load_tensors  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
 from diffdefense.protocol import FRESH_DRAW, surrogate_attacks  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
@@ -42,10 +45,11 @@ def main() -> None:
     parser.add_argument("--models", default="models", help="folder with classifier_A.safetensors")
     parser.add_argument("--checkpoints", default="results/ddpm-scale")
     parser.add_argument("--out", default="results/ddpm-scale")
-    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--images", type=int, help="first N images (default: 200, or all of --surrogates)")
+    parser.add_argument("--surrogates", help="data/adaptive/surrogates.safetensors of a default run")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    check_int_range("--images", args.images, 1, 10_000)
+    check_int_range("--images", args.images or 1, 1, 10_000)
     params = yaml.safe_load(open(args.params))
     cfg, data, defence = params["adaptive"], params["data"], dict(params["defend"]["diffdefense"])
     history = {int(r["epoch"]): r for r in csv.DictReader(open(Path(args.checkpoints) / "history.csv"))}
@@ -58,16 +62,23 @@ def main() -> None:
         raise UsageError(f"--models: {classifier_file} is missing (dvc repro train_classifier@A)")
     default_epochs = params["train_ddpm"]["epochs"]
 
-    raw = Path(".cache/ddpm-scale-raw")
-    fetch(data["dataset"], raw, splits=("test",))
-    test_images, test_labels = load_split(raw, data["dataset"], "test")
-    images, labels = evaluation_images(test_images, test_labels, args.images, data["seed"])
-    seed_everything(cfg["attack"]["seed"])
     classifier = load_classifier("A", classifier_file, "cpu")
-    sets = {"clean": images}
-    for name, attack in surrogate_attacks(cfg["surrogate"], classifier, "A", ["A"]).items():
-        print(f"surrogate {name} on A, {len(images)} images", flush=True)
-        sets[name] = attack(images, labels)
+    if args.surrogates:
+        saved, _ = load_tensors(args.surrogates, "adaptive")
+        count = args.images or len(saved["labels"])
+        labels = saved["labels"][:count]
+        sets = {"clean": saved["clean"][:count]} | {key.removeprefix("A/"): images[:count] for key, images
+                                                     in saved.items() if key.startswith("A/")}
+    else:
+        raw = Path(".cache/ddpm-scale-raw")
+        fetch(data["dataset"], raw, splits=("test",))
+        test_images, test_labels = load_split(raw, data["dataset"], "test")
+        images, labels = evaluation_images(test_images, test_labels, args.images or 200, data["seed"])
+        seed_everything(cfg["attack"]["seed"])
+        sets = {"clean": images}
+        for name, attack in surrogate_attacks(cfg["surrogate"], classifier, "A", ["A"]).items():
+            print(f"surrogate {name} on A, {len(images)} images", flush=True)
+            sets[name] = attack(images, labels)
     draws = [FRESH_DRAW + i for i in range(cfg["evaluation_draws"])]
 
     results, robust = {}, {}
@@ -90,7 +101,7 @@ def main() -> None:
         results[epoch]["vs_default_length"] = {r: mcnemar(robust[epoch][r], robust[reference][r]) for r in RULE_KEYS}
 
     out = Path(args.out)
-    json.dump({"images": args.images, "default_epochs": reference, "defence": defence,
+    json.dump({"images": len(labels), "surrogates_from": args.surrogates or "attacked here", "default_epochs": reference, "defence": defence,
                "evaluation_draws": cfg["evaluation_draws"], "surrogates": list(sets)[1:],
                "checkpoints": results}, open(out / "scores.json", "w"), indent=1)
     with open(out / "scores.csv", "w", newline="") as f:
@@ -100,7 +111,7 @@ def main() -> None:
             for key, value in list(row["first_draw"].items()) + [(k, row[k]) for k in RULE_KEYS.values()]:
                 writer.writerow([epoch, row["held_out_eps_mse"], key, value["accuracy"], value["ci_low"],
                                  value["ci_high"], value["images"]])
-    plot(results, out / "scores.png", args.images)
+    plot(results, out / "scores.png", len(labels))
 
 
 def plot(results: dict, path: Path, images: int) -> None:

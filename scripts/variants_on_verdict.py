@@ -1,0 +1,93 @@
+"""Where does DiffDefense's robustness come from, on the verdict's own images? Scores the default DiffDefense
+(defend.diffdefense) and each ablation variant (ablation.variants: settings replaced) in front of classifier
+A on the adaptive stage's saved surrogate adversarials (data/adaptive/surrogates.safetensors: they never call
+a defence, so one set serves every variant), clean and under each surrogate, every image under
+adaptive.evaluation_draws fresh draws, with exact McNemar tests against the default and the fraction of
+output pixels that end saturated (below 0.01 or above 0.99) on the first draw.
+
+    nice -n 10 python scripts/variants_on_verdict.py --run <a default run's checkout> --out results/variants-1000
+
+--run holds models/ and data/adaptive/ of a default `dvc repro` (or `dvc pull` + `dvc repro adaptive`).
+Writes --out/variants.json and --out/variants.csv; --images N scores the first N images only."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+from diffdefense.adaptive import robust_over_draws
+from diffdefense.defended import defended_classifier, load_pipeline_models
+from diffdefense.evaluation import SATURATED
+from diffdefense.io import load_tensors
+from diffdefense.protocol import FRESH_DRAW
+from diffdefense.statistics import mcnemar, summarise
+
+RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majority": "robust_majority_of_draws"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a default run's checkout (models/, data/adaptive/)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--images", type=int, help="first N images (default: all the run saved)")
+    parser.add_argument("--variants", nargs="+", help="ablation.variants to score (default: all); the "
+                        "default DiffDefense is always scored")
+    args = parser.parse_args()
+    run = Path(args.run)
+    params = yaml.safe_load((run / "params.yaml").read_text())
+    variants = params["ablation"]["variants"]
+    chosen = args.variants or list(variants)
+    unknown = [v for v in chosen if v not in variants]
+    if unknown:
+        raise SystemExit(f"--variants: {unknown} are not in ablation.variants {sorted(variants)}")
+    saved, _ = load_tensors(run / "data" / "adaptive" / "surrogates.safetensors", "adaptive")
+    count = args.images or len(saved["labels"])
+    labels = saved["labels"][:count]
+    sets = {"clean": saved["clean"][:count]} | {key.removeprefix("A/"): images[:count]
+                                                 for key, images in saved.items() if key.startswith("A/")}
+    classifier, unet, schedule = load_pipeline_models(run / "models")
+    draws = [FRESH_DRAW + i for i in range(params["adaptive"]["evaluation_draws"])]
+    default = params["defend"]["diffdefense"]
+
+    results, robust = {}, {}
+    for name in ["default"] + chosen:
+        settings = default | (variants.get(name) or {})
+        start = time.perf_counter()
+        model = defended_classifier(classifier, "diffdefense", unet=unet, schedule=schedule,
+                                    batch_size=params["defend"]["batch_size"], **settings)
+        scores = robust_over_draws(model, sets, labels, draws)
+        model.redraw(draws[0])
+        saturated = {}
+        for set_name, images in sets.items():
+            purified = model.purify(images[:100]).images  # the first 100: the fraction is stable well before
+            saturated[set_name] = round(((purified < SATURATED) | (purified > 1 - SATURATED)).float().mean().item(), 4)
+        robust[name] = scores.robust
+        results[name] = {"settings": variants.get(name) or {},
+                         "first_draw": {s: summarise(c) for s, c in scores.first_draw.items()},
+                         **{RULE_KEYS[r]: summarise(c) for r, c in scores.robust.items()},
+                         "saturated_first_100": saturated, "seconds": round(time.perf_counter() - start, 1)}
+        print(f"{name}: " + ", ".join(f"{s} {v['accuracy']:.1f}" for s, v in results[name]["first_draw"].items())
+              + f", worst of draws {results[name]['robust_worst_of_draws']['accuracy']:.1f}", flush=True)
+    for name in chosen:
+        results[name]["vs_default"] = {r: mcnemar(robust[name][r], robust["default"][r]) for r in RULE_KEYS}
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "variants.json").write_text(json.dumps({"images": count, "evaluation_draws": len(draws),
+                                                   "surrogates": list(sets)[1:], "defend": default,
+                                                   "variants": results}, indent=1) + "\n")
+    with open(out / "variants.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["variant", "measure", "accuracy", "ci_low", "ci_high", "images"])
+        for name, row in results.items():
+            for key, value in list(row["first_draw"].items()) + [(k, row[k]) for k in RULE_KEYS.values()]:
+                writer.writerow([name, key, value["accuracy"], value["ci_low"], value["ci_high"], value["images"]])
+
+
+if __name__ == "__main__":
+    main()
