@@ -67,8 +67,8 @@ def main() -> None:
         saved, _ = load_tensors(args.surrogates, "adaptive")
         count = args.images or len(saved["labels"])
         labels = saved["labels"][:count]
-        sets = {"clean": saved["clean"][:count]} | {key.removeprefix("A/"): images[:count] for key, images
-                                                     in saved.items() if key.startswith("A/")}
+        on_a = [name for name in cfg["surrogate"] if f"A/{name}" in saved]  # the stage's order
+        sets = {"clean": saved["clean"][:count]} | {name: saved[f"A/{name}"][:count] for name in on_a}
     else:
         raw = Path(".cache/ddpm-scale-raw")
         fetch(data["dataset"], raw, splits=("test",))

@@ -151,7 +151,8 @@ def main():
         "| stage | wall time | notes |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [
         "",
         "Scaled down from the paper to fit a CPU: 200 test images (paper code 1000), AutoAttack and elastic net on the "
-        "first 100, short one-cycle training, the DDPM 3 epochs at batch 128 (the authors: 500 at 1024), a small "
+        "first 100 (A_pgd on 500 in `results/A_pgd-autoattack-500/`), short training (A_pgd: Wong et al.'s 10 epochs), "
+        "the DDPM 3 epochs at batch 128 (the authors: 500 at 1024), a small "
         f"DCGAN for Defense-GAN, Table 3 on {t3['images']} images, the ablation on {abl['images_per_set']} per set, "
         f"the adaptive evaluation on {ad['large']['images']} (surrogates) and {ad['subset']['images']} (through the "
         "defence). `profiles/paper.yaml` is the authors' scale ([docs/paper-scale.md](docs/paper-scale.md)).", "",

@@ -48,8 +48,8 @@ def main() -> None:
     saved, _ = load_tensors(run / "data" / "adaptive" / "surrogates.safetensors", "adaptive")
     count = args.images or len(saved["labels"])
     labels = saved["labels"][:count]
-    sets = {"clean": saved["clean"][:count]} | {key.removeprefix("A/"): images[:count]
-                                                 for key, images in saved.items() if key.startswith("A/")}
+    on_a = [name for name in params["adaptive"]["surrogate"] if f"A/{name}" in saved]  # the stage's order
+    sets = {"clean": saved["clean"][:count]} | {name: saved[f"A/{name}"][:count] for name in on_a}
     classifier, unet, schedule = load_pipeline_models(run / "models")
     draws = [FRESH_DRAW + i for i in range(params["adaptive"]["evaluation_draws"])]
     default = params["defend"]["diffdefense"]

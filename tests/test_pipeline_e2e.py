@@ -200,6 +200,33 @@ def test_adaptive_stage_reports_every_defence(tiny_run):
     assert set(timing["A"]) == surrogates and all(s >= 0 for row in timing.values() for s in row.values())
 
 
+def test_saved_surrogates_score_every_variant_on_the_verdicts_images(tiny_run, tmp_path):
+    """The adaptive stage's surrogate adversarials are saved, so a variant (or another DDPM) is scored on the
+    verdict's own images without attacking again: the default row reproduces the stage's own scores."""
+    work, env = tiny_run
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    saved = subprocess.run([sys.executable, "-c", "from diffdefense.io import load_tensors; import json; t, m = "
+                            "load_tensors('data/adaptive/surrogates.safetensors'); "
+                            "print(json.dumps({k: list(v.shape) for k, v in t.items()}))"],
+                           cwd=work, env=env, capture_output=True, text=True, check=True)
+    shapes = json.loads(saved.stdout)
+    n = params["adaptive"]["images"]
+    assert shapes["labels"] == [n] and shapes["clean"] == [n, 1, 28, 28]
+    classifiers = ["A"] + params["adaptive"]["robust_classifiers"]
+    expected = {f"{c}/{a}" for a, s in params["adaptive"]["surrogate"].items() for c in s.get("classifiers", classifiers)}
+    assert set(shapes) - {"clean", "labels"} == expected
+    subprocess.run([sys.executable, str(REPO / "scripts" / "variants_on_verdict.py"), "--run", str(work),
+                    "--out", str(tmp_path)], cwd=work, env=env, check=True, capture_output=True, timeout=1800)
+    scored = json.loads((tmp_path / "variants.json").read_text())
+    assert list(scored["variants"]) == ["default"] + list(params["ablation"]["variants"])
+    stage = json.loads((work / "metrics" / "adaptive.json").read_text())["large"]["defences"]["diffdefense"]
+    default = scored["variants"]["default"]
+    for name, summary in default["first_draw"].items():
+        assert summary["accuracy"] == stage[name]["accuracy"], name  # same images, same draws, same defence
+    assert default["robust_worst_of_draws"]["accuracy"] == stage["robust_all_worst_of_draws"]["accuracy"]
+    assert all(0 <= v <= 1 for row in scored["variants"].values() for v in row["saturated_first_100"].values())
+
+
 # The tests below rerun stages in the shared work folder, so they come last. Outputs allowed to differ
 # between reruns hold wall-clock timings, and only the report reads them.
 TIMED = ("metrics/timing/", "metrics/train_", "metrics/table3.json", "plots/table3.csv",
