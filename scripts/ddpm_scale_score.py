@@ -7,7 +7,8 @@ set of adversarials serves every checkpoint), each image under adaptive.evaluati
     nice -n 10 python scripts/ddpm_scale_score.py --models models --surrogates data/adaptive/surrogates.safetensors
 
 --surrogates: the adaptive stage's own surrogate adversarials of a default run (its first --images, all by
-default), which makes the attacks unnecessary and the images exactly the verdict's. --models holds classifier_A.safetensors (the default run's, `dvc repro train_classifier@A`). Writes
+default), which makes the attacks unnecessary and the images exactly the verdict's. --models holds
+classifier_A.safetensors (the default run's, `dvc repro train_classifier@A`). Writes
 --out/scores.json (per checkpoint: held-out eps-MSE, accuracies with Wilson intervals by rule, exact McNemar
 tests of every checkpoint against the default length's), --out/scores.csv and --out/scores.png."""
 
@@ -40,6 +41,16 @@ from diffdefense.statistics import mcnemar, summarise  # noqa: E402
 RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majority": "robust_majority_of_draws"}
 
 
+def saved_sets_on_a(path: str | Path, surrogate: dict, images: int | None = None):
+    """The adaptive stage's saved images on classifier A (data/adaptive/surrogates.safetensors): {"clean": ...,
+    <surrogate>: ...} in adaptive.surrogate's order (the stage's own), and the labels; the first `images`."""
+    saved, _ = load_tensors(path, "adaptive")
+    count = images or len(saved["labels"])
+    on_a = [name for name in surrogate if f"A/{name}" in saved]
+    sets = {"clean": saved["clean"][:count]} | {name: saved[f"A/{name}"][:count] for name in on_a}
+    return sets, saved["labels"][:count]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="models", help="folder with classifier_A.safetensors")
@@ -64,11 +75,7 @@ def main() -> None:
 
     classifier = load_classifier("A", classifier_file, "cpu")
     if args.surrogates:
-        saved, _ = load_tensors(args.surrogates, "adaptive")
-        count = args.images or len(saved["labels"])
-        labels = saved["labels"][:count]
-        on_a = [name for name in cfg["surrogate"] if f"A/{name}" in saved]  # the stage's order
-        sets = {"clean": saved["clean"][:count]} | {name: saved[f"A/{name}"][:count] for name in on_a}
+        sets, labels = saved_sets_on_a(args.surrogates, cfg["surrogate"], args.images)
     else:
         raw = Path(".cache/ddpm-scale-raw")
         fetch(data["dataset"], raw, splits=("test",))
@@ -101,7 +108,8 @@ def main() -> None:
         results[epoch]["vs_default_length"] = {r: mcnemar(robust[epoch][r], robust[reference][r]) for r in RULE_KEYS}
 
     out = Path(args.out)
-    json.dump({"images": len(labels), "surrogates_from": args.surrogates or "attacked here", "default_epochs": reference, "defence": defence,
+    json.dump({"images": len(labels), "surrogates_from": args.surrogates or "attacked here",
+               "default_epochs": reference, "defence": defence,
                "evaluation_draws": cfg["evaluation_draws"], "surrogates": list(sets)[1:],
                "checkpoints": results}, open(out / "scores.json", "w"), indent=1)
     with open(out / "scores.csv", "w", newline="") as f:

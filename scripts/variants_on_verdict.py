@@ -23,12 +23,9 @@ import yaml
 from diffdefense.adaptive import robust_over_draws
 from diffdefense.defended import defended_classifier, load_pipeline_models
 from diffdefense.evaluation import SATURATED
-from diffdefense.io import load_tensors
 from diffdefense.protocol import FRESH_DRAW
 from diffdefense.statistics import mcnemar, summarise
-
-RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majority": "robust_majority_of_draws"}
-
+from ddpm_scale_score import RULE_KEYS, saved_sets_on_a  # noqa: E402  (scripts/, run as a script)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,11 +42,9 @@ def main() -> None:
     unknown = [v for v in chosen if v not in variants]
     if unknown:
         raise SystemExit(f"--variants: {unknown} are not in ablation.variants {sorted(variants)}")
-    saved, _ = load_tensors(run / "data" / "adaptive" / "surrogates.safetensors", "adaptive")
-    count = args.images or len(saved["labels"])
-    labels = saved["labels"][:count]
-    on_a = [name for name in params["adaptive"]["surrogate"] if f"A/{name}" in saved]  # the stage's order
-    sets = {"clean": saved["clean"][:count]} | {name: saved[f"A/{name}"][:count] for name in on_a}
+    sets, labels = saved_sets_on_a(run / "data" / "adaptive" / "surrogates.safetensors",
+                                   params["adaptive"]["surrogate"], args.images)
+    count = len(labels)
     classifier, unet, schedule = load_pipeline_models(run / "models")
     draws = [FRESH_DRAW + i for i in range(params["adaptive"]["evaluation_draws"])]
     default = params["defend"]["diffdefense"]
