@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
@@ -32,7 +33,10 @@ from torch import nn
 from .adaptive import eot_pgd, robust_over_draws
 from .attacks import build_attack
 from .defended import DefendedClassifier, detection_threshold
-from .defences import Defence
+from .defences import Defence, DefenceContext, build_defence
+from .errors import check_one_of
+from .models import CLASSIFIERS, load_classifier
+from .pipeline import DEFENDED_CLASSIFIER
 from .statistics import auc_interval, mcnemar, summarise
 
 FRESH_DRAW = 10**6  # evaluation draws start here, so the attack never sees the noise it is scored with
@@ -64,6 +68,20 @@ class Row:
     seed: int = 0  # the defence's deployment seed (for the attack that knows it)
 
 
+def verdict_rows(params: dict, models_dir: Path, device: torch.device) -> tuple[dict[str, nn.Module], list[Row]]:
+    """The verdict's classifiers and rows from a params file: each of adaptive.defences (as defend.<defence>
+    sets it) in front of classifier A, then each of adaptive.robust_classifiers on its own (no defence)."""
+    cfg = params["adaptive"]
+    for name in cfg["robust_classifiers"]:
+        check_one_of("adaptive.robust_classifiers", name, [c for c in CLASSIFIERS if c != DEFENDED_CLASSIFIER])
+    classifiers = {c: load_classifier(c, Path(models_dir) / f"classifier_{c}.safetensors", device)
+                   for c in [DEFENDED_CLASSIFIER] + cfg["robust_classifiers"]}
+    ctx = DefenceContext(Path(models_dir), device, params["defend"]["batch_size"])
+    rows = [Row(d, DEFENDED_CLASSIFIER, build_defence(d, params["defend"].get(d, {}), ctx),
+                params["defend"].get(d, {}).get("seed", 0)) for d in cfg["defences"]]
+    return classifiers, rows + [Row(c, c, build_defence("none", {}, ctx)) for c in cfg["robust_classifiers"]]
+
+
 @dataclass
 class Detection:
     """The reconstruction-error detector: threshold at `false_positive_rate` on `calibration` clean images
@@ -92,13 +110,15 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
                         through_images: int, evaluation_draws: int = 3, fixed_seed: bool = False,
                         compared: str = "diffdefense", detection: Detection | None = None,
                         confidence: float = 0.95, device: torch.device | str = "cpu", progress_bar: bool = False,
-                        say: Callable[[str], None] = print) -> AdaptiveResult:
+                        say: Callable[[str], None] = print,
+                        adversarials: dict[str, dict[str, torch.Tensor]] | None = None) -> AdaptiveResult:
     """Run the two tiers on `images` (N x C x H x W in [0, 1]) for each of `rows`.
 
     `classifiers` maps the names rows use to trained classifiers; `surrogate` maps a surrogate's name to
     {attack: <registry name>, classifiers: [names it runs on; all if absent], ...its settings}; `attack`
     holds eot_pgd's settings for the subset tier and `full_gradient` what the full gradient through a
-    purifier changes of them."""
+    purifier changes of them. `adversarials` (classifier -> surrogate -> images, as a result's): surrogate
+    adversarials of these images made earlier, used instead of attacking again (they never call a defence)."""
     n, k = len(images), through_images
     draws = [FRESH_DRAW + i for i in range(evaluation_draws)]
     seconds: dict[str, dict[str, float]] = {}
@@ -110,10 +130,14 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
         return result
 
     used = {row.classifier for row in rows}
+    made = adversarials or {}
     adversarials = {}  # classifier -> surrogate name -> adversarial images: no defence call, shared by its rows
     budget_yield = {"surrogate": {}, "evaluation_draws": {}}
     for classifier_name, classifier in classifiers.items():
         if classifier_name not in used:
+            continue
+        if classifier_name in made:
+            adversarials[classifier_name] = {a: x[:n] for a, x in made[classifier_name].items()}
             continue
         adversarials[classifier_name] = {}
         for attack_name, built in surrogate_attacks(surrogate, classifier, classifier_name, classifiers).items():
@@ -124,6 +148,7 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
 
     tiers = {"large": {}, "subset": {}}  # row -> per-attack accuracy and robust accuracy by rule
     robust = {"large": {}, "subset": {}}  # (row, rule) -> per-image robustness, for the paired tests
+    surrogates_vs_through = {}  # row -> rule -> McNemar: robust to the surrogates against robust through the defence
     detected = {}
     for row in rows:
         defence = row.defence
@@ -169,6 +194,7 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
         tiers["subset"][row.name] = {name: summarise(c, confidence) for name, c in subset.items()}
         tiers["subset"][row.name] |= {RULE_KEYS[r]: summarise(c, confidence) for r, c in by_rule_k.items()}
         robust["subset"] |= {(row.name, r): c for r, c in by_rule_k.items()}
+        surrogates_vs_through[row.name] = {r: mcnemar(scores.robust[r][:k], c) for r, c in subset_scores.robust.items()}
         if threshold is not None:
             detected[row.name] = detection_metrics(
                 threshold, detection, confidence,
@@ -199,6 +225,9 @@ def adaptive_evaluation(classifiers: dict[str, nn.Module], rows: list[Row], imag
         metrics[tier] = {"images": count, "defences": tiers[tier], "paired_robust_all": paired}
         table += [{"defence": row, "evaluation": f"{name} ({tier}, {count} images)"} | value
                   for row, by_name in tiers[tier].items() for name, value in by_name.items()]
+    # on the subset: is each row's surrogate tier as strong as its attacks through the defence? (only_first:
+    # images the surrogates left standing that an attack through the defence fooled)
+    metrics["subset"]["surrogates_vs_through"] = surrogates_vs_through
     if detection is not None:
         metrics["detection"] = {"false_positive_rate": detection.false_positive_rate,
                                 "calibration_images": len(detection.calibration), "rows": detected}

@@ -16,13 +16,11 @@ import torch
 from diffdefense.adaptive import evaluation_images
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split
-from diffdefense.defences import DefenceContext, build_defence
 from diffdefense.device import resolve_device
-from diffdefense.errors import check_int_range, check_one_of
+from diffdefense.errors import check_int_range
 from diffdefense.io import save_tensors, write_csv, write_json
-from diffdefense.models import CLASSIFIERS, load_classifier
 from diffdefense.pipeline import DEFENDED_CLASSIFIER, MODELS_DIR
-from diffdefense.protocol import Detection, Row, adaptive_evaluation
+from diffdefense.protocol import Detection, adaptive_evaluation, verdict_rows
 from diffdefense.seeding import seed_everything
 from diffdefense.sharding import is_writer, process_group
 
@@ -40,15 +38,7 @@ def main():
     drawn, drawn_labels = evaluation_images(test_images, test_labels, n + detection["calibration_images"], data["seed"])
     device = resolve_device(params["device"])
     seed_everything(cfg["attack"]["seed"])
-    ctx = DefenceContext(MODELS_DIR, device, section(params, "defend", "batch_size"))
-    for name in cfg["robust_classifiers"]:
-        check_one_of("adaptive.robust_classifiers", name, [c for c in CLASSIFIERS if c != DEFENDED_CLASSIFIER])
-    classifiers = {c: load_classifier(c, MODELS_DIR / f"classifier_{c}.safetensors", device)
-                   for c in [DEFENDED_CLASSIFIER] + cfg["robust_classifiers"]}
-    # rows: each defence in front of A, then each robustly trained classifier on its own (no defence)
-    rows = [Row(d, DEFENDED_CLASSIFIER, build_defence(d, section(params, "defend", d), ctx),
-                section(params, "defend", d).get("seed", 0)) for d in cfg["defences"]]
-    rows += [Row(c, c, build_defence("none", {}, ctx)) for c in cfg["robust_classifiers"]]
+    classifiers, rows = verdict_rows(params, MODELS_DIR, device)
     with process_group(device):  # under torchrun the processes share each attack's batches
         result = adaptive_evaluation(
             classifiers, rows, drawn[:n], drawn_labels[:n], surrogate=cfg["surrogate"], attack=cfg["attack"],
