@@ -373,6 +373,60 @@ def paired_markdown(adaptive: dict) -> str:
                            "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
 
 
+def tiers_paired_markdown(subset: dict) -> str:
+    """Per row, on the subset's images: robust to the surrogate attacks against robust to the attacks through
+    the defence (each image under every draw), by an exact McNemar test with its detectable difference."""
+    rows = []
+    for d, by_rule in subset.get("surrogates_vs_through", {}).items():
+        test = by_rule["worst"]
+        finding = ("no significant difference" if test["p_value"] >= 0.05 else
+                   "the surrogates are weaker" if test["only_first"] > test["only_second"] else
+                   "the surrogates are stronger")
+        rows.append([DEFENCE_NAMES.get(d, d), test["images"], test["only_first"], test["only_second"],
+                     _p(test["p_value"]), finding, _detectable(test)])
+    return markdown_table(["Row", "Images", "Robust to the surrogates only", "Robust through the defence only",
+                           "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
+
+
+def surrogates_strength_line(adaptive: dict) -> str | None:
+    """The verdict's "are the surrogates strong enough?" line: from the paired test of each row's two tiers
+    on the subset where it has one, else from the intervals of the strongest attack of each tier."""
+    subset = adaptive["subset"]
+    if subset.get("surrogates_vs_through"):
+        parts = []
+        for d, by_rule in subset["surrogates_vs_through"].items():
+            test = by_rule["worst"]
+            if test["only_first"] + test["only_second"] == 0:
+                continue
+            parts.append(f"{DEFENCE_NAMES.get(d, d)}: {test['only_first']} images robust to the surrogates but fooled "
+                         f"through the defence, {test['only_second']} the other way (McNemar p "
+                         f"{_p(test['p_value'], '= ')})")
+        weaker = [d for d, r in subset["surrogates_vs_through"].items()
+                  if r["worst"]["p_value"] < 0.05 and r["worst"]["only_first"] > r["worst"]["only_second"]]
+        close = ("The surrogate tier is measurably weaker than the attacks through the defence for "
+                 + ", ".join(DEFENCE_NAMES.get(d, d) for d in weaker)
+                 + ": for those rows the large set's robust accuracy is an upper bound and the subset's is the one "
+                 "to trust." if weaker else
+                 "For no row is the surrogate tier measurably weaker than the attacks through the defence.")
+        return (f"- **Are the surrogates strong enough?** On the {subset['images']} subset images, every draw: "
+                + ("; ".join(parts) if parts else "both tiers fool the same images on every row") + f". {close}")
+    words = {1: "weaker", -1: "stronger", 0: "within the intervals"}
+    compared = []
+    for d, row in subset["defences"].items():
+        through = [row[a] for a in THROUGH_ATTACKS if a in row]
+        surrogates = [row[a] for a in adaptive["surrogate"] if a in row]
+        if through and surrogates:
+            best_surrogate, best_through = (min(c, key=lambda x: x["accuracy"]) for c in (surrogates, through))
+            compared.append(f"{DEFENCE_NAMES.get(d, d)} {cell(best_surrogate)} against {cell(best_through)} "
+                            f"({words[_interval_order(best_surrogate, best_through)]})")
+    if not compared:
+        return None
+    return (f"- **Are the surrogates strong enough?** On the {subset['images']} subset images, accuracy under the "
+            "strongest surrogate against the strongest attack through the defence (lower is a stronger attack): "
+            + "; ".join(compared) + ". Where the surrogate is weaker, the large set's robust accuracy is an upper "
+            "bound and the subset's is the one to trust.")
+
+
 def verdict_table(adaptive: dict) -> str:
     """One row per defence: clean and robust accuracy on the large set (surrogate attacks) and robust
     accuracy on the subset (every attack, through the defence too), worst case over the draws."""
@@ -563,20 +617,8 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
                            if t is not None)
         lines.append(f"- {first} against {second}, worst case over draws, {test['images']} images: {finding}"
                      + (f" (robust only with {first} against only with {second}, {others})" if others else "") + ".")
-    words = {1: "weaker", -1: "stronger", 0: "within the intervals"}
-    compared = []
-    for d, row in subset["defences"].items():
-        through = [row[a] for a in THROUGH_ATTACKS if a in row]
-        surrogates = [row[a] for a in adaptive["surrogate"] if a in row]
-        if through and surrogates:
-            best_surrogate, best_through = (min(c, key=lambda x: x["accuracy"]) for c in (surrogates, through))
-            compared.append(f"{DEFENCE_NAMES.get(d, d)} {cell(best_surrogate)} against {cell(best_through)} "
-                            f"({words[_interval_order(best_surrogate, best_through)]})")
-    if compared:
-        lines.append(f"- **Are the surrogates strong enough?** On the {subset['images']} subset images, accuracy "
-                     "under the strongest surrogate against the strongest attack through the defence (lower is a "
-                     "stronger attack): " + "; ".join(compared) + ". Where the surrogate is weaker, the large "
-                     "set's robust accuracy is an upper bound and the subset's is the one to trust.")
+    if strength := surrogates_strength_line(adaptive):
+        lines.append(strength)
     binarize = large.get("paired_robust_all", {}).get("diffdefense_vs_binarize", {}).get("worst")
     if binarize is not None:
         if binarize["p_value"] >= 0.05:
@@ -658,6 +700,33 @@ def larger_adaptive_run(results: Path, params: dict) -> tuple[Path, dict, dict] 
                 and adaptive["large"]["images"] > params["adaptive"]["images"]):
             found.append((folder, adaptive, differences))
     return max(found, key=lambda run: run[1]["large"]["images"], default=None)
+
+
+def larger_through_tier(results: Path, params: dict) -> tuple[Path, dict] | None:
+    """The committed run of this setting's attacks through the defence on more images than
+    adaptive.through_images (scripts/through_tier.py), if any: (its folder under `results`, its
+    metrics/adaptive.json), the one with the most subset images among the folders whose params.yaml differs
+    from `params` only in adaptive.through_images and in params added after it ran."""
+    found = []
+    for path in sorted(Path(results).glob("*/metrics/adaptive.json")):
+        folder = path.parent.parent
+        differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
+        adaptive = json.loads(path.read_text())
+        if (all(key == "adaptive.through_images" or theirs == "absent" for key, (_, theirs) in differences.items())
+                and adaptive["subset"]["images"] > params["adaptive"]["through_images"]):
+            found.append((folder, adaptive))
+    return max(found, key=lambda run: run[1]["subset"]["images"], default=None)
+
+
+def verdict_evaluation(results: Path, params: dict, adaptive: dict) -> tuple[dict, tuple | None, tuple | None]:
+    """What the verdict is drawn from: the run's adaptive.json, its large tier from the committed run on
+    more images (larger_adaptive_run) and its subset tier from the committed through-the-defence run on more
+    images (larger_through_tier) where those exist; and those two runs (or None)."""
+    larger, through = larger_adaptive_run(results, params), larger_through_tier(results, params)
+    verdict = dict(larger[1] if larger else adaptive)
+    if through:
+        verdict["subset"] = through[1]["subset"]
+    return verdict, larger, through
 
 
 def boundary_markdown(boundary: dict, threshold: float = 5.0) -> tuple[str, list[str]]:

@@ -1,7 +1,7 @@
 """Rewrite the README's "## Results" section from a finished default run: its metrics (RUN/metrics), its
 timestamped `dvc repro` logs (per-stage times by scripts/stage_times.py; where a stage ran in more than one,
 the last log's time counts) and, for the verdict, the committed adaptive run on more images
-(results/, diffdefense.report.larger_adaptive_run) where there is one. From the project root, in the venv:
+(results/, diffdefense.report.verdict_evaluation) where there is one. From the project root, in the venv:
     python scripts/readme_results.py RUN LOG [LOG ...] [--note "what shared the CPU"]"""
 
 import argparse
@@ -71,8 +71,7 @@ def main():
                                          for cell in by_box.values()]  # each {defence: summary} of Table 1
     defended_images = sum(cell["diffdefense"]["images"] for cell in cells)
     params = yaml.safe_load((args.run / "params.yaml").read_text())
-    larger = report.larger_adaptive_run(ROOT / "results", params)
-    verdict = larger[1] if larger else ad
+    verdict, larger, through = report.verdict_evaluation(ROOT / "results", params, ad)
     training = params["train_classifier"]
 
     def recipe(name):
@@ -124,6 +123,10 @@ def main():
         *([f"From the same stage run on {verdict['large']['images']} images, committed under "
            f"[`{larger[0].relative_to(ROOT)}/`]({larger[0].relative_to(ROOT)}/SOURCE.md) (the default run scores "
            f"{ad['large']['images']}: its tables are in the report).", ""] if larger else []),
+        *([f"The last column comes from the attacks through the defence on the first {verdict['subset']['images']} "
+           f"images, committed under [`{through[0].relative_to(ROOT)}/`]({through[0].relative_to(ROOT)}/SOURCE.md) "
+           f"(the default run attacks {ad['subset']['images']} that way: its tables are in the report).", ""]
+          if through else []),
         "Surrogates run on each row's bare classifier with no defence call (PGD, and PGD through a relaxation of "
         "thresholding at 0.5); the subset adds BPDA+EOT PGD "
         f"({ad['attack']['steps']} steps, {ad['attack']['eot_samples']} EOT samples) and the full gradient through "

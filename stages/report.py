@@ -49,6 +49,27 @@ def larger_run_sections(larger: tuple[Path, dict, dict]) -> list[str]:
     ]
 
 
+def through_tier_sections(through: tuple[Path, dict]) -> list[str]:
+    """The attacks through the defence from a committed run of the same setting on more images."""
+    folder, run = through
+    draws, timing = run["evaluation_draws"], folder / "metrics/timing/adaptive.json"
+    return [
+        f"### Every attack, through the defence too, on {run['subset']['images']} images (`{folder}/`)",
+        f"This run's attacks through the defence on the first {run['subset']['images']} of the verdict's images "
+        "instead of the subset above, with this run's own surrogate adversarials of those images scored beside them (`scripts/through_tier.py`, committed with its command, machine and "
+        f"time in `{folder}/SOURCE.md`). The verdict's subset lines are drawn from it.",
+        report.adaptive_markdown(run["subset"], draws),
+        "Each row's surrogate tier against its attacks through the defence on these images (exact McNemar, every "
+        "draw):",
+        report.tiers_paired_markdown(run["subset"]),
+        "Paired tests between the rows on these images (the surrogates alone, then every attack):",
+        report.paired_markdown(run),
+        *([report.cost_markdown(json.loads(timing.read_text())["seconds_per_image"])] if timing.exists() else []),
+        *(["The reconstruction-error detector on these images (first draw; its threshold is this run's):",
+           report.adaptive_detection_markdown(run["detection"])] if "detection" in run else []),
+    ]
+
+
 def ddpm_length_sections(scores: dict) -> list[str]:
     """Is the verdict an artefact of a short-trained DDPM? (results/ddpm-scale, scripts/ddpm_scale_score.py)"""
     return [f"### Does a longer-trained DDPM change the answer? ({scores['images']} images)",
@@ -79,8 +100,7 @@ def main():
     others = {name: json.loads((metrics / "table1.json").read_text()) for name, metrics in other_runs.items()}
     # the other datasets' adaptive verdicts, where their run has this stage's current outputs
     other_verdicts = {name: a for name, metrics in other_runs.items() if (a := report.current_verdict(metrics))}
-    larger = report.larger_adaptive_run(RESULTS, params)
-    verdict_adaptive = larger[1] if larger else adaptive
+    verdict_adaptive, larger, through = report.verdict_evaluation(RESULTS, params, adaptive)
     detection_line = report.detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
                                          "ablation", "adaptive") if key in params}
@@ -162,12 +182,19 @@ def main():
         "the last column is the smallest difference the test would find with 80 % power at that number of "
         "images and discordant images (Connor, 1987), so \"no difference\" has a size.",
         report.paired_markdown(adaptive),
+        "Each row's surrogate tier against its attacks through the defence, on the subset's images (exact McNemar, "
+        "every draw): where the surrogates leave standing images that an attack through the defence fools, the "
+        "large set's robust accuracy is only an upper bound.",
+        report.tiers_paired_markdown(adaptive["subset"]),
         *(larger_run_sections(larger) if larger else []),
+        *(through_tier_sections(through) if through else []),
         *(ddpm_length_sections(json.loads(DDPM_SCALE.read_text())) if DDPM_SCALE.exists() else []),
         "## Verdict",
         "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
         "test finds it."
-        + (f" The adaptive lines come from the {verdict_adaptive['large']['images']}-image run." if larger else ""),
+        + (f" The surrogate lines come from the {verdict_adaptive['large']['images']}-image run." if larger else "")
+        + (f" The subset lines come from the {verdict_adaptive['subset']['images']}-image run through the defence."
+           if through else ""),
         report.verdict_markdown(table2, verdict_adaptive, _mean(seconds.get("diffdefense")), ablation)
         + (f"\n{detection_line}" if detection_line else ""),
         *([f"### The verdict beside the other datasets' runs ({', '.join(other_verdicts)})",

@@ -43,3 +43,23 @@ def test_adaptive_evaluation_scores_every_row_and_deploys_the_detector_where_a_d
     # the surrogate adversarials come back for scoring other defences on the same images, inside the budget
     pgd = result.adversarials["A"]["pgd"]
     assert pgd.shape == images.shape and (pgd - images).abs().max() <= 0.3 + 1e-6 and not torch.equal(pgd, images)
+
+
+def test_adaptive_evaluation_scores_surrogate_adversarials_made_earlier_and_pairs_each_rows_two_tiers():
+    torch.manual_seed(0)
+    images = torch.rand(8, 1, 4, 4) * 0.2 + torch.tensor([0.2, 0.7]).repeat(4).view(8, 1, 1, 1)
+    labels = (images.flatten(1).mean(1) > 0.5).long()
+    made = {"A": {"pgd": 1 - images}}  # every image pushed to the other class: no attack could do better
+    result = adaptive_evaluation(
+        {"A": Threshold()}, [Row("none", "A", NoDefence()), Row("binarize", "A", Binarize())], images, labels,
+        through_images=4, evaluation_draws=2, adversarials=made,
+        surrogate={"pgd": {"attack": "pgd", "eps": 0.3, "step": 0.1, "steps": 3, "restarts": 1}},
+        attack={"eps": 0.3, "step": 0.1, "steps": 2, "eot_samples": 1, "restarts": 1, "seed": 0, "batch_size": 4},
+        full_gradient={}, say=lambda *_: None)
+    assert torch.equal(result.adversarials["A"]["pgd"], 1 - images)  # used as given, not attacked again
+    assert result.metrics["large"]["defences"]["none"]["pgd"]["accuracy"] == 0.0
+    assert result.metrics["budget_yield"]["surrogate"] == {}
+    paired = result.metrics["subset"]["surrogates_vs_through"]
+    assert set(paired) == {"none", "binarize"} and set(paired["none"]) == {"one", "worst", "majority"}
+    # nothing survives the given adversarials, so no image is robust to the surrogates only
+    assert all(t["images"] == 4 and t["only_first"] == 0 for by_rule in paired.values() for t in by_rule.values())

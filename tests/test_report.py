@@ -393,3 +393,45 @@ def test_a_wider_pgd_training_check_is_read_only_for_this_runs_recipe(tmp_path):
     other = dict(params, train_classifier=dict(params["train_classifier"],
                                                A_pgd=dict(params["train_classifier"]["A_pgd"], epochs=3)))
     assert report.wider_pgd_training_check(tmp_path, other) is None  # another recipe's model: not this run's
+
+
+def test_the_surrogates_are_judged_by_the_paired_test_of_the_two_tiers_where_the_subset_has_one():
+    tier = {"images": 100, "defences": {d: {"robust_all": acc(50, 100), "robust_all_worst_of_draws": acc(50, 100)}
+                                        for d in ("binarize", "diffdefense")}}
+
+    def test(only_first, only_second, p_value):
+        return {"worst": {"images": 100, "both": 40, "only_first": only_first, "only_second": only_second,
+                          "p_value": p_value, "detectable_difference": 8.0}}
+
+    subset = dict(tier, surrogates_vs_through={"binarize": test(0, 0, 1.0), "diffdefense": test(14, 1, 0.001)})
+    adaptive = {"evaluation_draws": 3, "surrogate": {"pgd": {}}, "large": tier, "subset": subset}
+    text = report.verdict_markdown({}, adaptive, 0.4)
+    assert ("On the 100 subset images, every draw: DiffDefense: 14 images robust to the surrogates but fooled "
+            "through the defence, 1 the other way (McNemar p = 0.001). The surrogate tier is measurably weaker "
+            "than the attacks through the defence for DiffDefense") in text
+    table = report.tiers_paired_markdown(subset)
+    assert "| binarize | 100 | 0 | 0 | 1 | no significant difference | 8.0 points |" in table
+    assert "| DiffDefense | 100 | 14 | 1 | 0.001 | the surrogates are weaker | 8.0 points |" in table
+    subset["surrogates_vs_through"]["diffdefense"] = test(3, 2, 1.0)
+    assert "For no row is the surrogate tier measurably weaker" in report.verdict_markdown({}, adaptive, 0.4)
+
+
+def test_the_verdict_takes_its_subset_from_a_larger_through_the_defence_run_of_the_same_setting(tmp_path):
+    params = {"data": {"dataset": "MNIST"}, "adaptive": {"images": 1000, "through_images": 20}}
+    own = {"large": {"images": 1000}, "subset": {"images": 20}}
+
+    def commit(name, through, images=1000):
+        folder = tmp_path / name
+        (folder / "metrics").mkdir(parents=True)
+        (folder / "params.yaml").write_text(yaml.safe_dump(
+            {"data": {"dataset": "MNIST"}, "adaptive": {"images": images, "through_images": through}}))
+        (folder / "metrics/adaptive.json").write_text(json.dumps({"large": {"images": through},
+                                                                  "subset": {"images": through, "tag": name}}))
+
+    assert report.verdict_evaluation(tmp_path, params, own) == (own, None, None)
+    commit("through-100", 100)
+    commit("through-200-other-images", 200, images=500)
+    commit("through-10", 10)
+    verdict, larger, through = report.verdict_evaluation(tmp_path, params, own)
+    assert larger is None and through[0].name == "through-100"
+    assert verdict == {"large": {"images": 1000}, "subset": {"images": 100, "tag": "through-100"}}
