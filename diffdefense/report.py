@@ -580,10 +580,64 @@ VARIANT_NAMES = {"unet_zeroed": "with the U-Net's noise prediction zeroed",
                  "paper_variant": "as the paper writes it (ancestral steps, gradient through the U-Net)"}
 
 
+def variants_markdown(variants: dict) -> str:
+    """DiffDefense as configured and each variant on the verdict's images (scripts/variants_on_verdict.py):
+    accuracy clean and under each surrogate (first draw), robust under every draw, the exact McNemar test
+    against the configured defence, and the share of output pixels saturated on the first 100 images."""
+    surrogates = variants["surrogates"]
+    rows = []
+    for name, row in variants["variants"].items():
+        test = row.get("vs_default", {}).get("worst")
+        rows.append([VARIANT_NAMES.get(name, "as configured" if name == "default" else name)]
+                    + [cell(row["first_draw"][s]) for s in ["clean"] + surrogates]
+                    + [cell(row["robust_worst_of_draws"]),
+                       "–" if test is None else f"{test['only_first']} / {test['only_second']}, p {_p(test['p_value'])}",
+                       ", ".join(f"{100 * row['saturated_first_100'][s]:.0f}" for s in ["clean"] + surrogates)])
+    return markdown_table(["DiffDefense", "clean"] + [f"{ADAPTIVE_COLUMNS.get(s, s)}, one draw" for s in surrogates]
+                          + [f"robust, every one of {variants['evaluation_draws']} draws",
+                             "vs as configured (every draw): only it / only configured, McNemar p",
+                             "% pixels saturated (" + ", ".join(["clean"] + surrogates) + ")"], rows)
+
+
+def _variants_line(variants: dict) -> str:
+    """The verdict's "where the robustness comes from" line from the variants on the verdict's images."""
+    rows, draws = variants["variants"], variants["evaluation_draws"]
+    default = rows["default"]
+
+    def compared(row):
+        test = row["vs_default"]["worst"]
+        if test["p_value"] >= 0.05:
+            return f"no measurable difference, McNemar p = {_p(test['p_value'])}"
+        return f"{'more' if test['only_first'] > test['only_second'] else 'less'} robust, McNemar p {_p(test['p_value'], '= ')}"
+
+    def saturated(row):
+        return f"{100 * row['saturated_first_100']['clean']:.0f} % of pixels saturated on clean images"
+
+    parts = [f"{VARIANT_NAMES.get(name, name)} {cell(row['robust_worst_of_draws'])} ({compared(row)}; {saturated(row)})"
+             for name, row in rows.items() if name != "default"]
+    return (f"- **Where DiffDefense's robustness comes from** (the verdict's {variants['images']} images, the "
+            f"surrogate attacks, robust under every one of {draws} draws): as configured "
+            f"{cell(default['robust_worst_of_draws'])} ({saturated(default)}); " + "; ".join(parts) + ".")
+
+
+def variants_on_verdict_run(results: Path, params: dict) -> tuple[Path, dict] | None:
+    """The committed scoring of DiffDefense's variants on this setting's verdict images
+    (scripts/variants_on_verdict.py), if any: (its folder, its variants.json), the one with the most images
+    among the folders whose params.yaml differs from `params` only in params added after it ran."""
+    found = []
+    for path in sorted(Path(results).glob("*/variants.json")):
+        differences = params_differences(params, yaml.safe_load((path.parent / "params.yaml").read_text()))
+        if all(theirs == "absent" for _, theirs in differences.values()):
+            found.append((path.parent, json.loads(path.read_text())))
+    return max(found, key=lambda run: run[1]["images"], default=None)
+
+
 def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | None,
-                     ablation: dict | None = None) -> str:
+                     ablation: dict | None = None, variants: dict | None = None) -> str:
     """Which defence to pick under which threat model, generated from Table 2, the adaptive evaluation and
-    its paired tests: only intervals that do not overlap, or McNemar p < 0.05, count as differences."""
+    its paired tests: only intervals that do not overlap, or McNemar p < 0.05, count as differences.
+    `variants`: DiffDefense's variants scored on the verdict's images (variants_on_verdict_run), which
+    replace the ablation's as the answer to where the robustness comes from."""
     cost = f"{seconds_per_image:.2f} s per image here" if seconds_per_image is not None else "its reconstruction cost"
     lines = []
     for column, name in ROBUST_TRAINING_NAMES.items():
@@ -630,8 +684,9 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
         else:
             pick = "Binarisation is measurably more robust than DiffDefense under adaptive attack, and free."
         lines.append(f"- **Pick.** {pick}")
-    variants = (ablation or {}).get("accuracy", {}).get("variant")
-    if variants:
+    if variants is not None and len(variants["variants"]) > 1:
+        lines.append(_variants_line(variants))
+    elif (ablated := (ablation or {}).get("accuracy", {}).get("variant")):
         words = {1: "above", -1: "below", 0: "within the intervals of"}
 
         def configured(set_name):  # the defence as configured: a point of any sweep run at its own setting
@@ -645,11 +700,11 @@ def verdict_markdown(table2: dict, adaptive: dict, seconds_per_image: float | No
             return f", {100 * result['saturated']:.0f} % of pixels saturated" if "saturated" in result else ""
 
         parts = []
-        for name in next(iter(variants.values())):
+        for name in next(iter(ablated.values())):
             per_set = [f"{s} {cell(by_name[name])}{versus(by_name[name], configured(s))}{saturated(by_name[name])}"
-                       for s, by_name in variants.items()]
+                       for s, by_name in ablated.items()]
             parts.append(f"{VARIANT_NAMES.get(name, name)}: " + ", ".join(per_set))
-        as_configured = [f"{s} {100 * configured(s)['saturated']:.0f} %" for s in variants
+        as_configured = [f"{s} {100 * configured(s)['saturated']:.0f} %" for s in ablated
                          if configured(s) and "saturated" in configured(s)]
         lines.append(f"- **Where DiffDefense's robustness comes from** (ablation, {ablation['images_per_set']} "
                      "images per set; in brackets the defence as configured): " + "; ".join(parts) + "."

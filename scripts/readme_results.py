@@ -72,6 +72,7 @@ def main():
     defended_images = sum(cell["diffdefense"]["images"] for cell in cells)
     params = yaml.safe_load((args.run / "params.yaml").read_text())
     verdict, larger, through = report.verdict_evaluation(ROOT / "results", params, ad)
+    variants = report.variants_on_verdict_run(ROOT / "results", params)
     training = params["train_classifier"]
 
     def recipe(name):
@@ -131,7 +132,8 @@ def main():
         "thresholding at 0.5); the subset adds BPDA+EOT PGD "
         f"({ad['attack']['steps']} steps, {ad['attack']['eot_samples']} EOT samples) and the full gradient through "
         "the defence. Generated verdict:", "",
-        *[line for line in report.verdict_markdown(t2, verdict, sum(dd.values()) / len(dd), abl).splitlines()
+        *[line for line in report.verdict_markdown(t2, verdict, sum(dd.values()) / len(dd), abl,
+                                                   variants[1] if variants else None).splitlines()
           if "Adaptive" in line or "Pick" in line or "surrogates strong" in line or "against binarize" in line],
         *([line] if "detection" in ad and (line := report.detection_verdict(ad["detection"])) else []),
         *ddpm_length_line(ROOT / "results" / "ddpm-scale" / "scores.json"), "",

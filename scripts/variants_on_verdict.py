@@ -8,21 +8,22 @@ output pixels that end saturated (below 0.01 or above 0.99) on the first draw.
     nice -n 10 python scripts/variants_on_verdict.py --run <a default run's checkout> --out results/variants-1000
 
 --run holds models/ and data/adaptive/ of a default `dvc repro` (or `dvc pull` + `dvc repro adaptive`).
-Writes --out/variants.json and --out/variants.csv; --images N scores the first N images only."""
+Writes --out/variants.json and --out/variants.csv (after each variant, so a stopped run keeps what it
+scored) and --out/params.yaml (the run's); --images N scores the first N images only."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from diffdefense.adaptive import robust_over_draws
 from diffdefense.defended import defended_classifier, load_pipeline_models
-from diffdefense.evaluation import SATURATED
+from diffdefense.evaluation import saturated_fraction
+from diffdefense.io import write_csv, write_json
 from diffdefense.protocol import FRESH_DRAW
 from diffdefense.statistics import mcnemar, summarise
 from ddpm_scale_score import RULE_KEYS, saved_sets_on_a  # noqa: E402  (scripts/, run as a script)
@@ -49,6 +50,9 @@ def main() -> None:
     draws = [FRESH_DRAW + i for i in range(params["adaptive"]["evaluation_draws"])]
     default = params["defend"]["diffdefense"]
 
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "params.yaml").write_text((run / "params.yaml").read_text())  # the run's: the report matches on it
     results, robust = {}, {}
     for name in ["default"] + chosen:
         settings = default | (variants.get(name) or {})
@@ -57,32 +61,24 @@ def main() -> None:
                                     batch_size=params["defend"]["batch_size"], **settings)
         scores = robust_over_draws(model, sets, labels, draws)
         model.redraw(draws[0])
-        saturated = {}
-        for set_name, images in sets.items():
-            purified = model.purify(images[:100]).images  # the first 100: the fraction is stable well before
-            saturated[set_name] = round(((purified < SATURATED) | (purified > 1 - SATURATED)).float().mean().item(), 4)
+        # the first 100 images of each set: the fraction is stable well before
+        saturated = {set_name: saturated_fraction(model.purify(images[:100]).images) for set_name, images in sets.items()}
         robust[name] = scores.robust
         results[name] = {"settings": variants.get(name) or {},
                          "first_draw": {s: summarise(c) for s, c in scores.first_draw.items()},
                          **{RULE_KEYS[r]: summarise(c) for r, c in scores.robust.items()},
                          "saturated_first_100": saturated, "seconds": round(time.perf_counter() - start, 1)}
+        if name != "default":
+            results[name]["vs_default"] = {r: mcnemar(robust[name][r], robust["default"][r]) for r in RULE_KEYS}
         print(f"{name}: " + ", ".join(f"{s} {v['accuracy']:.1f}" for s, v in results[name]["first_draw"].items())
               + f", worst of draws {results[name]['robust_worst_of_draws']['accuracy']:.1f}", flush=True)
-    for name in chosen:
-        results[name]["vs_default"] = {r: mcnemar(robust[name][r], robust["default"][r]) for r in RULE_KEYS}
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "variants.json").write_text(json.dumps({"images": count, "evaluation_draws": len(draws),
-                                                   "surrogates": list(sets)[1:], "defend": default,
-                                                   "variants": results}, indent=1) + "\n")
-    with open(out / "variants.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["variant", "measure", "accuracy", "ci_low", "ci_high", "images"])
-        for name, row in results.items():
-            for key, value in list(row["first_draw"].items()) + [(k, row[k]) for k in RULE_KEYS.values()]:
-                writer.writerow([name, key, value["accuracy"], value["ci_low"], value["ci_high"], value["images"]])
-
+        # after each variant, so that a stopped run keeps what it scored
+        write_json(out / "variants.json", {"images": count, "evaluation_draws": len(draws),
+                                           "surrogates": list(sets)[1:], "defend": default, "variants": results})
+        write_csv(out / "variants.csv", pd.DataFrame(
+            [{"variant": v, "measure": key, **{k: value[k] for k in ("accuracy", "ci_low", "ci_high", "images")}}
+             for v, row in results.items()
+             for key, value in list(row["first_draw"].items()) + [(k, row[k]) for k in RULE_KEYS.values()]]))
 
 if __name__ == "__main__":
     main()

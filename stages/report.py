@@ -101,6 +101,7 @@ def main():
     # the other datasets' adaptive verdicts, where their run has this stage's current outputs
     other_verdicts = {name: a for name, metrics in other_runs.items() if (a := report.current_verdict(metrics))}
     verdict_adaptive, larger, through = report.verdict_evaluation(RESULTS, params, adaptive)
+    variants = report.variants_on_verdict_run(RESULTS, params)
     detection_line = report.detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
                                          "ablation", "adaptive") if key in params}
@@ -188,6 +189,11 @@ def main():
         report.tiers_paired_markdown(adaptive["subset"]),
         *(larger_run_sections(larger) if larger else []),
         *(through_tier_sections(through) if through else []),
+        *([f"### Where the robustness comes from, on the verdict's {variants[1]['images']} images (`{variants[0]}/`)",
+           "DiffDefense as configured and each of `ablation.variants` scored on this run's surrogate adversarials "
+           "(`scripts/variants_on_verdict.py`; command, machine and time in its SOURCE.md), each image under "
+           f"{variants[1]['evaluation_draws']} fresh draws; saturated: output pixels below 0.01 or above 0.99.",
+           report.variants_markdown(variants[1])] if variants else []),
         *(ddpm_length_sections(json.loads(DDPM_SCALE.read_text())) if DDPM_SCALE.exists() else []),
         "## Verdict",
         "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
@@ -195,7 +201,8 @@ def main():
         + (f" The surrogate lines come from the {verdict_adaptive['large']['images']}-image run." if larger else "")
         + (f" The subset lines come from the {verdict_adaptive['subset']['images']}-image run through the defence."
            if through else ""),
-        report.verdict_markdown(table2, verdict_adaptive, _mean(seconds.get("diffdefense")), ablation)
+        report.verdict_markdown(table2, verdict_adaptive, _mean(seconds.get("diffdefense")), ablation,
+                                variants[1] if variants else None)
         + (f"\n{detection_line}" if detection_line else ""),
         *([f"### The verdict beside the other datasets' runs ({', '.join(other_verdicts)})",
            "Each from its own run of this stage, committed under `results/<dataset>/` (its SOURCE.md gives the "

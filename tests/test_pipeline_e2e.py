@@ -227,6 +227,21 @@ def test_saved_surrogates_score_every_variant_on_the_verdicts_images(tiny_run, t
     assert all(0 <= v <= 1 for row in scored["variants"].values() for v in row["saturated_first_100"].values())
 
 
+def test_the_through_tier_rerun_on_the_saved_surrogates_reproduces_the_stages_subset(tiny_run, tmp_path):
+    """scripts/through_tier.py on a default run's first through_images: the stage's own subset tier, image for
+    image (the attacks through the defence draw from their own seeds; the surrogates are the saved ones)."""
+    work, env = tiny_run
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    k = params["adaptive"]["through_images"]
+    subprocess.run([sys.executable, str(REPO / "scripts" / "through_tier.py"), "--run", str(work), "--images", str(k),
+                    "--out", str(tmp_path)], cwd=work, env=env, check=True, capture_output=True, timeout=1800)
+    rerun = json.loads((tmp_path / "metrics" / "adaptive.json").read_text())["subset"]
+    stage = json.loads((work / "metrics" / "adaptive.json").read_text())["subset"]
+    assert rerun["defences"] == stage["defences"] and rerun["images"] == k
+    assert set(rerun["surrogates_vs_through"]) == set(stage["defences"])
+    assert yaml.safe_load((tmp_path / "params.yaml").read_text()) == params
+
+
 # The tests below rerun stages in the shared work folder, so they come last. Outputs allowed to differ
 # between reruns hold wall-clock timings, and only the report reads them.
 TIMED = ("metrics/timing/", "metrics/train_", "metrics/table3.json", "plots/table3.csv",
