@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .diffusion import LinearSchedule
-from .evaluation import accuracy
+from .evaluation import accuracy, correct
 from .progress import progress
 from .settings import COUNT, POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
 
@@ -83,12 +83,39 @@ class RunningMean:
         return float(self.total) / max(self.weight, 1)
 
 
+def adversarial_training(model: nn.Module, adversarial: dict, robust_check: int, images: torch.Tensor,
+                         labels: torch.Tensor, device: torch.device, where: str):
+    """What adversarial training hands `train_classifier`: perturb(model, x, y), the `adversarial` entry's
+    attack ({attack: <registered attack>, ...its settings}) on the model being trained, and, with
+    `robust_check` > 0, the catastrophic-overfitting guard robust_accuracy(model): PGD-20 at the training eps
+    (step eps / 8) on the first `robust_check` training images (else None). The attack's settings are
+    checked here, before any training; `where` names them in errors."""
+    from .attacks import build_attack  # training the DDPM needs no attack library
+    settings = dict(adversarial)
+    attack_name = settings.pop("attack", None)
+    build_attack(attack_name, model, settings, where)
+
+    def perturb(model, x, y):
+        return build_attack(attack_name, model, settings, where)(x, y)
+
+    if not robust_check:
+        return perturb, None
+    guard = {"eps": settings["eps"], "step": settings["eps"] / 8, "steps": 20, "restarts": 1}
+    x, y = images[:robust_check].to(device), labels[:robust_check].to(device)
+
+    def robust_accuracy(model):
+        return 100.0 * float(correct(model, build_attack("pgd", model, guard, where)(x, y), y, device=device).float().mean())
+
+    return perturb, robust_accuracy
+
+
 def _scheduler(optimiser, schedule: str, lr: float, total_steps: int):
     """The per-step learning-rate scheduler of `schedule` (None: constant)."""
     if schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps)
     if schedule == "cyclic":
-        peak, fall = max(1, total_steps * 2 // 5), max(1, total_steps - total_steps * 2 // 5)
+        rise = total_steps * 2 // 5
+        peak, fall = max(1, rise), max(1, total_steps - rise)
         return torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: step / peak if step < peak else max(0.0, (total_steps - step) / fall))
     return None

@@ -6,7 +6,6 @@ import argparse
 
 import torch
 
-from diffdefense.attacks import build_attack
 from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split, training_split
 from diffdefense.device import resolve_device
@@ -14,7 +13,7 @@ from diffdefense.evaluation import correct
 from diffdefense.models import build_classifier, save_weights
 from diffdefense.seeding import seed_everything
 from diffdefense.statistics import summarise
-from diffdefense.training import CLASSIFIER_RECIPE, train_classifier
+from diffdefense.training import CLASSIFIER_RECIPE, adversarial_training, train_classifier
 from diffdefense.training_log import TrainingLog
 
 
@@ -30,25 +29,10 @@ def main():
     seed_everything(cfg["seed"])  # before the weights are initialised
     model = build_classifier(name, tuple(images.shape[1:]))
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
-    adversarial = dict(cfg.get("adversarial") or {})
     perturb = robust_accuracy = None
-    if adversarial:
-        attack_name = adversarial.pop("attack", None)
-
-        section_name = f"train_classifier.{name}.adversarial"
-
-        def perturb(model, x, y):
-            return build_attack(attack_name, model, adversarial, section_name)(x, y)
-
-        build_attack(attack_name, model, adversarial, section_name)  # bad settings fail before training starts
-        if recipe.robust_check:
-            check = slice(0, recipe.robust_check)
-            guard = {"eps": adversarial["eps"], "step": adversarial["eps"] / 8, "steps": 20, "restarts": 1}
-
-            def robust_accuracy(model):
-                x, y = images[check].to(device), labels[check].to(device)
-                return 100.0 * float(correct(model, build_attack("pgd", model, guard, section_name)(x, y), y,
-                                             device=device).float().mean())
+    if cfg.get("adversarial"):
+        perturb, robust_accuracy = adversarial_training(model, cfg["adversarial"], recipe.robust_check, images, labels,
+                                                        device, f"train_classifier.{name}.adversarial")
     with TrainingLog(f"metrics/train_classifier_{name}") as log:
         history = train_classifier(model, images, labels, test_images, test_labels,
                                    epochs=recipe.epochs, lr=recipe.lr, momentum=recipe.momentum,
