@@ -134,7 +134,7 @@ def main():
         "the defence. Generated verdict:", "",
         *[line for line in report.verdict_markdown(t2, verdict, sum(dd.values()) / len(dd), abl,
                                                    variants[1] if variants else None).splitlines()
-          if "Adaptive" in line or "Pick" in line or "surrogates strong" in line or "against binarize" in line],
+          if any(key in line for key in ("Adaptive", "Pick", "surrogates strong", "robustness comes from"))],
         *([line] if "detection" in ad and (line := report.detection_verdict(ad["detection"])) else []),
         *ddpm_length_line(ROOT / "results" / "ddpm-scale" / "scores.json"), "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
