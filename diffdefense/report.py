@@ -121,6 +121,26 @@ def wider_pgd_training_check(results: Path, params: dict) -> tuple[Path, dict] |
     return best if best and best[1]["autoattack"]["images"] > min(own, params["data"]["test_size"]) else None
 
 
+def robust_training_autoattack_line(adaptive: dict, wider: tuple[Path, dict] | None) -> str | None:
+    """A verdict line where a committed AutoAttack check of the robustly trained row (wider_pgd_training_check)
+    exists: its AutoAttack accuracy beside that row's surrogate-tier number and DiffDefense's (worst of draws),
+    each compared by their intervals (different image sets, so no paired test)."""
+    rows = adaptive["large"]["defences"]
+    if wider is None or "A_pgd" not in rows or "diffdefense" not in rows:
+        return None
+    folder, check = wider
+    aa, surrogate = check["autoattack"], rows["A_pgd"]["robust_all_worst_of_draws"]
+    diffdefense = rows["diffdefense"]["robust_all_worst_of_draws"]
+    order = {1: "above", -1: "below", 0: "within the intervals of"}
+    overstated = ("so the surrogate tier overstates A_pgd's robustness" if _interval_order(surrogate, aa) == 1
+                  else "within the intervals")
+    return (f"- **A_pgd under AutoAttack** (`results/{folder.name}/`, "
+            f"{aa['images']} images): {cell(aa)}, against {cell(surrogate)} under this run's surrogates "
+            f"({surrogate['images']} images; {overstated}). DiffDefense's {cell(diffdefense)} (surrogates, every "
+            f"draw) is {order[_interval_order(diffdefense, aa)]} A_pgd's AutoAttack number (different images: "
+            "intervals, not a paired test).")
+
+
 def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_steps: int, dataset: str,
                       wider: tuple[Path, dict] | None = None) -> str:
     """The PGD-style trained classifier (A_pgd) in one paragraph: its recipe, clean accuracy on the test split,

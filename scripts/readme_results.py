@@ -136,6 +136,8 @@ def main():
                                                    variants[1] if variants else None).splitlines()
           if any(key in line for key in ("Adaptive", "Pick", "surrogates strong", "robustness comes from"))],
         *([line] if "detection" in ad and (line := report.detection_verdict(ad["detection"])) else []),
+        *([line] if (line := report.robust_training_autoattack_line(
+            verdict, report.wider_pgd_training_check(ROOT / "results", params))) else []),
         *ddpm_length_line(ROOT / "results" / "ddpm-scale" / "scores.json"), "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
         "### Table 2: unseen attacks and robust training, %", "", report.table2_markdown(t2), "",

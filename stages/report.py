@@ -203,7 +203,9 @@ def main():
            if through else ""),
         report.verdict_markdown(table2, verdict_adaptive, _mean(seconds.get("diffdefense")), ablation,
                                 variants[1] if variants else None)
-        + (f"\n{detection_line}" if detection_line else ""),
+        + (f"\n{detection_line}" if detection_line else "")
+        + (f"\n{aa_line}" if (aa_line := report.robust_training_autoattack_line(
+            verdict_adaptive, report.wider_pgd_training_check(RESULTS, params))) else ""),
         *([f"### The verdict beside the other datasets' runs ({', '.join(other_verdicts)})",
            "Each from its own run of this stage, committed under `results/<dataset>/` (its SOURCE.md gives the "
            "command, commit and machine); ε is each run's L∞ budget.",

@@ -1,6 +1,7 @@
 """The report's tables, the ablation sweep and the figures, on hand-made inputs."""
 
 import json
+from pathlib import Path
 
 import torch
 import yaml
@@ -471,3 +472,15 @@ def test_the_variants_on_the_verdicts_images_answer_where_the_robustness_comes_f
         (tmp_path / name / "variants.json").write_text(json.dumps(variants | {"tag": name}))
     folder, found = report.variants_on_verdict_run(tmp_path, params)
     assert folder.name == "same" and found["tag"] == "same"
+
+
+def test_a_committed_autoattack_check_of_a_pgd_is_set_beside_its_surrogate_number_and_diffdefenses():
+    adaptive = {"large": {"defences": {"diffdefense": {"robust_all_worst_of_draws": acc(764, 1000)},
+                                       "A_pgd": {"robust_all_worst_of_draws": acc(848, 1000)}}}}
+    wider = (Path("results/A_pgd-autoattack-500"), {"autoattack": acc(373, 500)})
+    line = report.robust_training_autoattack_line(adaptive, wider)
+    assert line.startswith("- **A_pgd under AutoAttack** (`results/A_pgd-autoattack-500/`, 500 images)")
+    assert ("500 images): 74.6 [70.6, 78.2], against 84.8 [82.4, 86.9] under this run's surrogates (1000 images; "
+            "so the surrogate tier overstates A_pgd's robustness). DiffDefense's 76.4 [73.7, 78.9] (surrogates, "
+            "every draw) is within the intervals of A_pgd's AutoAttack number") in line
+    assert report.robust_training_autoattack_line(adaptive, None) is None
