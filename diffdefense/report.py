@@ -761,36 +761,34 @@ def params_differences(ours: dict, theirs: dict) -> dict[str, tuple]:
             for key in sorted(a.keys() | b.keys()) if a.get(key, "absent") != b.get(key, "absent")}
 
 
-def larger_adaptive_run(results: Path, params: dict) -> tuple[Path, dict, dict] | None:
-    """The committed adaptive evaluation of this run's setting on more surrogate-tier images, if any:
-    (its folder under `results`, its metrics/adaptive.json, its params differences from `params`), the one
-    with the most images among the folders whose params.yaml differs from `params` only in adaptive.images
-    and in params added after it ran (absent there: that run took the library's default)."""
+def _larger_committed_run(results: Path, params: dict, key: str, tier: str) -> tuple[Path, dict, dict] | None:
+    """The committed adaptive evaluation under `results` (a <folder>/metrics/adaptive.json) whose `tier` scored
+    the most images, more than this run's params.yaml `key` asks for, among those whose params.yaml differs
+    from `params` only in `key` and in params added after it ran (absent there: that run took the library's
+    default): (its folder, its adaptive.json, its params differences from `params`)."""
     found = []
     for path in sorted(Path(results).glob("*/metrics/adaptive.json")):
         folder = path.parent.parent
         differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
         adaptive = json.loads(path.read_text())
-        if (all(key == "adaptive.images" or theirs == "absent" for key, (_, theirs) in differences.items())
-                and adaptive["large"]["images"] > params["adaptive"]["images"]):
+        section, name = key.split(".")
+        if (all(k == key or theirs == "absent" for k, (_, theirs) in differences.items())
+                and adaptive[tier]["images"] > params[section][name]):
             found.append((folder, adaptive, differences))
-    return max(found, key=lambda run: run[1]["large"]["images"], default=None)
+    return max(found, key=lambda run: run[1][tier]["images"], default=None)
 
 
-def larger_through_tier(results: Path, params: dict) -> tuple[Path, dict] | None:
+def larger_adaptive_run(results: Path, params: dict) -> tuple[Path, dict, dict] | None:
+    """The committed adaptive evaluation of this run's setting on more surrogate-tier images, if any
+    (params differing in adaptive.images alone): (its folder, its adaptive.json, its params differences)."""
+    return _larger_committed_run(results, params, "adaptive.images", "large")
+
+
+def larger_through_tier(results: Path, params: dict) -> tuple[Path, dict, dict] | None:
     """The committed run of this setting's attacks through the defence on more images than
-    adaptive.through_images (scripts/through_tier.py), if any: (its folder under `results`, its
-    metrics/adaptive.json), the one with the most subset images among the folders whose params.yaml differs
-    from `params` only in adaptive.through_images and in params added after it ran."""
-    found = []
-    for path in sorted(Path(results).glob("*/metrics/adaptive.json")):
-        folder = path.parent.parent
-        differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
-        adaptive = json.loads(path.read_text())
-        if (all(key == "adaptive.through_images" or theirs == "absent" for key, (_, theirs) in differences.items())
-                and adaptive["subset"]["images"] > params["adaptive"]["through_images"]):
-            found.append((folder, adaptive))
-    return max(found, key=lambda run: run[1]["subset"]["images"], default=None)
+    adaptive.through_images (scripts/through_tier.py), if any: (its folder, its adaptive.json, its params
+    differences)."""
+    return _larger_committed_run(results, params, "adaptive.through_images", "subset")
 
 
 def verdict_evaluation(results: Path, params: dict, adaptive: dict) -> tuple[dict, tuple | None, tuple | None]:

@@ -28,44 +28,27 @@ def _mean(per_set: dict | None) -> float | None:
     return sum(per_set.values()) / len(per_set) if per_set else None
 
 
-def larger_run_sections(larger: tuple[Path, dict, dict]) -> list[str]:
-    """The adaptive evaluation's tables from a committed run of the same setting on more images."""
-    folder, big, differences = larger
-    draws, timing = big["evaluation_draws"], folder / "metrics/timing/adaptive.json"
-    return [
-        f"### The same evaluation on {big['large']['images']} images (`{folder}/`)",
-        f"One run of this stage at `adaptive.images` {big['large']['images']}, committed with its command, "
-        f"machine and time (`{folder}/SOURCE.md`). Its params differ from this run's in: "
-        + "; ".join(f"`{key}` {ours} here, {theirs} there" for key, (ours, theirs) in differences.items())
-        + ". The verdict below is drawn from it. Its seconds per image are as measured there, with whatever "
-        "shared that machine (SOURCE.md says).",
-        f"Surrogate attacks, {big['large']['images']} images:",
-        report.adaptive_markdown(big["large"], draws),
-        f"Every attack, through the defence too, {big['subset']['images']} images:",
-        report.adaptive_markdown(big["subset"], draws),
-        *([report.cost_markdown(json.loads(timing.read_text())["seconds_per_image"])] if timing.exists() else []),
-        "Paired tests (exact McNemar, detectable difference at 80 % power):",
-        report.paired_markdown(big),
-    ]
-
-
-def through_tier_sections(through: tuple[Path, dict]) -> list[str]:
-    """The attacks through the defence from a committed run of the same setting on more images."""
-    folder, run = through
+def committed_run_sections(committed: tuple[Path, dict, dict], drawn_from: str) -> list[str]:
+    """The adaptive evaluation's tables from a committed run of the same setting on more images (of the
+    surrogate tier: larger_adaptive_run; or of the attacks through the defence: larger_through_tier)."""
+    folder, run, differences = committed
     draws, timing = run["evaluation_draws"], folder / "metrics/timing/adaptive.json"
     return [
-        f"### Every attack, through the defence too, on {run['subset']['images']} images (`{folder}/`)",
-        f"This run's attacks through the defence on the first {run['subset']['images']} of the verdict's images "
-        "instead of the subset above, with this run's own surrogate adversarials of those images scored beside them (`scripts/through_tier.py`, committed with its command, machine and "
-        f"time in `{folder}/SOURCE.md`). The verdict's subset lines are drawn from it.",
+        f"### The same evaluation on more images (`{folder}/`)",
+        f"Committed with its command, machine and time (`{folder}/SOURCE.md`). Its params differ from this "
+        "run's in: " + "; ".join(f"`{key}` {ours} here, {theirs} there" for key, (ours, theirs) in differences.items())
+        + f". The verdict's {drawn_from} lines are drawn from it. Its seconds per image are as measured there, "
+        "with whatever shared that machine (SOURCE.md says).",
+        f"Surrogate attacks, {run['large']['images']} images:",
+        report.adaptive_markdown(run["large"], draws),
+        f"Every attack, through the defence too, {run['subset']['images']} images:",
         report.adaptive_markdown(run["subset"], draws),
-        "Each row's surrogate tier against its attacks through the defence on these images (exact McNemar, every "
-        "draw):",
-        report.tiers_paired_markdown(run["subset"]),
-        "Paired tests between the rows on these images (the surrogates alone, then every attack):",
-        report.paired_markdown(run),
+        *(["Each row's surrogate tier against its attacks through the defence on those images (exact McNemar, "
+           "every draw):", report.tiers_paired_markdown(run["subset"])] if "surrogates_vs_through" in run["subset"] else []),
         *([report.cost_markdown(json.loads(timing.read_text())["seconds_per_image"])] if timing.exists() else []),
-        *(["The reconstruction-error detector on these images (first draw; its threshold is this run's):",
+        "Paired tests (exact McNemar, detectable difference at 80 % power):",
+        report.paired_markdown(run),
+        *(["The reconstruction-error detector on those images (first draw):",
            report.adaptive_detection_markdown(run["detection"])] if "detection" in run else []),
     ]
 
@@ -183,12 +166,12 @@ def main():
         "the last column is the smallest difference the test would find with 80 % power at that number of "
         "images and discordant images (Connor, 1987), so \"no difference\" has a size.",
         report.paired_markdown(adaptive),
-        "Each row's surrogate tier against its attacks through the defence, on the subset's images (exact McNemar, "
-        "every draw): where the surrogates leave standing images that an attack through the defence fools, the "
-        "large set's robust accuracy is only an upper bound.",
-        report.tiers_paired_markdown(adaptive["subset"]),
-        *(larger_run_sections(larger) if larger else []),
-        *(through_tier_sections(through) if through else []),
+        *(["Each row's surrogate tier against its attacks through the defence, on the subset's images (exact "
+           "McNemar, every draw): where the surrogates leave standing images that an attack through the defence "
+           "fools, the large set's robust accuracy is only an upper bound.",
+           report.tiers_paired_markdown(adaptive["subset"])] if "surrogates_vs_through" in adaptive["subset"] else []),
+        *(committed_run_sections(larger, "surrogate") if larger else []),
+        *(committed_run_sections(through, "subset") if through else []),
         *([f"### Where the robustness comes from, on the verdict's {variants[1]['images']} images (`{variants[0]}/`)",
            "DiffDefense as configured and each of `ablation.variants` scored on this run's surrogate adversarials "
            "(`scripts/variants_on_verdict.py`; command, machine and time in its SOURCE.md), each image under "
