@@ -11,6 +11,7 @@ from functools import partial
 
 from .errors import UsageError
 from .gan_training import GAN_RECIPE
+from .precision import GRADIENT_PRECISIONS
 from .settings import (COUNT, POSITIVE, POSITIVE_INT, SEED, Bool, Int, Late, Launcher, ListOf, MapOf, Name, Num, OneOf,
                        Setting, Settings, SettingsByName, SettingsOf)
 from .training import CLASSIFIER_RECIPE, DDPM_RECIPE, attack_entry
@@ -154,8 +155,10 @@ ADAPTIVE = Settings(
                                "classifiers, rows on their own"),
     evaluation_draws=Setting(POSITIVE_INT, meaning="fresh draws of the defence each image is scored under"),
     fixed_seed=Setting(Bool(), meaning="also attack and score each randomised defence with its seed fixed"),
-    surrogate=Setting(MapOf(Name(), Late(partial(attack_entry, {"classifiers": ListOf(OneOf(_classifiers))}))),
-                      meaning="name -> {attack, classifiers, ...settings}: attacks on each row's bare classifier"),
+    surrogate=Setting(MapOf(Name(), Late(partial(attack_entry, {"classifiers": ListOf(OneOf(_classifiers)),
+                                                                "precision": OneOf(GRADIENT_PRECISIONS)}))),
+                      meaning="name -> {attack, classifiers, precision, ...settings}: attacks on each row's bare "
+                              "classifier (precision: fp32, or bf16 for its forward passes)"),
     attack=Setting(SettingsOf(_eot_pgd, complete=True), meaning="BPDA+EOT PGD through the defence"),
     full_gradient=Setting(SettingsOf(_eot_pgd), meaning="`attack`'s settings replaced for the full gradient"),
     detection=Setting(DETECTION, meaning="the detector"),

@@ -37,6 +37,7 @@ from .defences import Defence, DefenceContext, build_defence
 from .errors import check_one_of
 from .models import CLASSIFIERS, load_classifier
 from .pipeline import DEFENDED_CLASSIFIER
+from .precision import Autocast
 from .statistics import auc_interval, mcnemar, summarise
 
 FRESH_DRAW = 10**6  # evaluation draws start here, so the attack never sees the noise it is scored with
@@ -47,14 +48,16 @@ RULE_KEYS = {"one": "robust_all", "worst": "robust_all_worst_of_draws", "majorit
 def surrogate_attacks(surrogate: dict[str, dict], classifier: nn.Module, classifier_name: str | None = None,
                       default_classifiers: Iterable[str] = ()) -> dict[str, Callable]:
     """The surrogate attacks built on `classifier`: `surrogate` maps a name to {attack: <registry name>,
-    classifiers: [the classifier names it runs on; `default_classifiers` if absent], ...its settings}.
-    Only those that run on `classifier_name` (every one when it is None: to check their settings)."""
+    classifiers: [the classifier names it runs on; `default_classifiers` if absent], precision: fp32 (default)
+    or bf16 (its forward passes under autocast), ...its settings}. Only those that run on `classifier_name`
+    (every one when it is None: to check their settings)."""
     built = {}
     for name, settings in surrogate.items():
         settings = dict(settings)
         if classifier_name is None or classifier_name in settings.pop("classifiers", default_classifiers):
             settings.pop("classifiers", None)
-            built[name] = build_attack(settings.pop("attack"), classifier, settings, f"adaptive.surrogate.{name}")
+            model = Autocast(classifier) if settings.pop("precision", "fp32") == "bf16" else classifier
+            built[name] = build_attack(settings.pop("attack"), model, settings, f"adaptive.surrogate.{name}")
     return built
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from .diffusion import LinearSchedule
 from .evaluation import accuracy, correct
+from .precision import GRADIENT_PRECISIONS, Autocast, autocast
 from .progress import progress
 from .settings import COUNT, POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
 
@@ -41,6 +42,9 @@ CLASSIFIER_RECIPE = Settings(  # params.yaml train_classifier.<name>
     adversarial=Setting(Late(attack_entry), None,
                         "{attack: <registered attack>, ...its settings}: each batch replaced by adversarial "
                         "examples made on the fly (adversarial training)", optional=True),
+    precision=Setting(OneOf(GRADIENT_PRECISIONS), "fp32", "float type of the training forward passes (and of "
+                      "adversarial training's attack): bf16 runs them under autocast, weights and optimiser fp32",
+                      optional=True),
     robust_check=Setting(COUNT, 0, "adversarial training: PGD-20 accuracy on this many training images after "
                          "every epoch; training stops at a drop of 20 points below the best epoch and keeps that "
                          "epoch's weights (catastrophic overfitting, Wong et al. 2020); 0 = no check", optional=True),
@@ -55,6 +59,8 @@ DDPM_RECIPE = Settings(  # params.yaml train_ddpm
     lr=Setting(POSITIVE, meaning="Adam's learning rate (constant)"),
     batch_size=Setting(POSITIVE_INT, meaning="images per step"),
     seed=Setting(SEED, meaning="weights' initialisation, batch order and noise"),
+    precision=Setting(OneOf(GRADIENT_PRECISIONS), "fp32", "float type of the training forward passes: bf16 runs "
+                      "them under autocast, weights and optimiser fp32", optional=True),
 )
 
 
@@ -125,13 +131,14 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
                      test_images: torch.Tensor, test_labels: torch.Tensor, *, epochs: int, lr: float,
                      momentum: float, batch_size: int, seed: int, device: torch.device,
                      perturb=None, schedule: str = "constant", optimizer: str = "sgd", robust_accuracy=None,
-                     on_epoch=None) -> list[dict]:
+                     on_epoch=None, precision: str = "fp32") -> list[dict]:
     """SGD with momentum (or Adam) on cross-entropy, at a constant `lr` (the authors' recipe), on a one-cycle
     schedule peaking at `lr` (Smith & Topin, 2019: far fewer epochs to the same accuracy) or on Wong et al.'s
     cyclic one. `perturb(model, x, y)`, if given, replaces each batch by adversarial examples made on the fly
     (adversarial training). `robust_accuracy(model)`, if given, is measured after every epoch; training stops
     when it falls OVERFIT_DROP points below the best epoch's, with that epoch's weights restored.
-    `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends."""
+    `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends. `precision` "bf16"
+    runs the forward passes (the perturbation's too) under bf16 autocast."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -148,9 +155,10 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         for step, idx in enumerate(bar):
             x, y = images[idx], labels[idx]
             if perturb is not None:
-                x = perturb(model, x, y)
+                x = perturb(Autocast(model) if precision == "bf16" else model, x, y)
                 model.train()
-            loss = F.cross_entropy(model(x), y)
+            with autocast(device, precision):
+                loss = F.cross_entropy(model(x).float(), y)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -182,11 +190,12 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
 def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, *, epochs: int, lr: float,
                batch_size: int, seed: int, device: torch.device, on_epoch=None, resume: dict | None = None,
-               on_checkpoint=None) -> list[dict]:
+               on_checkpoint=None, precision: str = "fp32") -> list[dict]:
     """Adam on the epsilon-prediction loss (Ho et al., 2020); `on_epoch(row)` as in train_classifier.
     `on_checkpoint(state)`, if given, gets after each epoch what continuing needs besides the weights (the
     epoch, Adam's state, both generators' states); `resume`, such a state with the weights already in `unet`,
-    continues the run after that epoch exactly as if it had never stopped."""
+    continues the run after that epoch exactly as if it had never stopped. `precision` "bf16" runs the forward
+    passes under bf16 autocast."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device).manual_seed(seed + 1)
@@ -204,7 +213,8 @@ def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, 
         start, mean = time.perf_counter(), RunningMean()
         bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
         for step, idx in enumerate(bar):
-            loss = schedule.training_loss(unet, images[idx], noise_generator)
+            with autocast(device, precision):
+                loss = schedule.training_loss(unet, images[idx], noise_generator).float()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

@@ -38,7 +38,7 @@ def main():
                                    epochs=recipe.epochs, lr=recipe.lr, momentum=recipe.momentum,
                                    batch_size=recipe.batch_size, seed=recipe.seed, device=device, perturb=perturb,
                                    schedule=recipe.schedule, optimizer=recipe.optimizer,
-                                   robust_accuracy=robust_accuracy, on_epoch=log.epoch)
+                                   robust_accuracy=robust_accuracy, on_epoch=log.epoch, precision=recipe.precision)
         save_weights(model, f"models/classifier_{name}.safetensors")
         test = correct(model, test_images, test_labels, device=device)
         log.finish(test=summarise(test, section(params, "statistics", "confidence")), threads=torch.get_num_threads())

@@ -63,3 +63,18 @@ def test_adaptive_evaluation_scores_surrogate_adversarials_made_earlier_and_pair
     assert set(paired) == {"none", "binarize"} and set(paired["none"]) == {"one", "worst", "majority"}
     # nothing survives the given adversarials, so no image is robust to the surrogates only
     assert all(t["images"] == 4 and t["only_first"] == 0 for by_rule in paired.values() for t in by_rule.values())
+
+
+def test_a_bf16_surrogate_attacks_through_autocast_and_leaves_the_classifier_as_it_was():
+    from diffdefense.protocol import surrogate_attacks
+
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    before = {k: v.clone() for k, v in classifier.state_dict().items()}
+    images = torch.rand(6, 1, 4, 4)
+    labels = classifier(images).argmax(1)
+    built = surrogate_attacks({"pgd": {"attack": "pgd", "eps": 0.3, "step": 0.1, "steps": 5, "restarts": 1,
+                                       "precision": "bf16", "classifiers": ["A"]}}, classifier, "A")
+    adversarial = built["pgd"](images, labels)
+    assert adversarial.dtype == torch.float32 and (adversarial - images).abs().max() <= 0.3 + 1e-6
+    assert (classifier(adversarial).argmax(1) != labels).any()
+    assert all(torch.equal(v, before[k]) for k, v in classifier.state_dict().items())
