@@ -115,6 +115,30 @@ def adversarial_training(model: nn.Module, adversarial: dict, robust_check: int,
     return perturb, robust_accuracy
 
 
+def fit_classifier(name: str, cfg: dict, images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
+                   test_labels: torch.Tensor, device: torch.device, *, where: str, on_epoch=None,
+                   precision: str | None = None) -> tuple[nn.Module, list[dict]]:
+    """Classifier `name` trained on `cfg` (a CLASSIFIER_RECIPE mapping, params train_classifier.<name>, checked
+    and named `where` in errors) as the pipeline trains it: seeded before its weights are made, adversarially
+    where the recipe says so, with its overfitting guard. `precision` replaces the recipe's. Returns the
+    model and its history."""
+    from .models import build_classifier
+    from .seeding import seed_everything
+    recipe = CLASSIFIER_RECIPE.resolve(cfg, where)
+    seed_everything(recipe.seed)  # before the weights are initialised
+    model = build_classifier(name, tuple(images.shape[1:]))
+    perturb = robust_accuracy = None
+    if recipe.adversarial:
+        perturb, robust_accuracy = adversarial_training(model, cfg["adversarial"], recipe.robust_check, images, labels,
+                                                        device, f"{where}.adversarial")
+    history = train_classifier(model, images, labels, test_images, test_labels, epochs=recipe.epochs, lr=recipe.lr,
+                               momentum=recipe.momentum, batch_size=recipe.batch_size, seed=recipe.seed, device=device,
+                               perturb=perturb, schedule=recipe.schedule, optimizer=recipe.optimizer,
+                               robust_accuracy=robust_accuracy, on_epoch=on_epoch,
+                               precision=precision or recipe.precision)
+    return model, history
+
+
 def _scheduler(optimiser, schedule: str, lr: float, total_steps: int):
     """The per-step learning-rate scheduler of `schedule` (None: constant)."""
     if schedule == "onecycle":

@@ -1,6 +1,7 @@
 """Train a classifier (params train_classifier.<name>) on the training split. With an `adversarial`
 entry ({attack: <registry name>, ...settings}) each batch is replaced by adversarial examples made on
-the fly against the model being trained (adversarial training)."""
+the fly against the model being trained (adversarial training). The recipe is diffdefense.training's
+fit_classifier; its settings were checked by check_params before any stage ran."""
 
 import argparse
 
@@ -10,10 +11,9 @@ from diffdefense.cli import load_params, run_stage, section
 from diffdefense.data import load_split, training_split
 from diffdefense.device import resolve_device
 from diffdefense.evaluation import correct
-from diffdefense.models import build_classifier, save_weights
-from diffdefense.seeding import seed_everything
+from diffdefense.models import save_weights
 from diffdefense.statistics import summarise
-from diffdefense.training import CLASSIFIER_RECIPE, adversarial_training, train_classifier
+from diffdefense.training import fit_classifier
 from diffdefense.training_log import TrainingLog
 
 
@@ -23,22 +23,12 @@ def main():
     name = parser.parse_args().name
     params = load_params()
     cfg, data = section(params, "train_classifier", name), section(params, "data")
-    recipe = CLASSIFIER_RECIPE.resolve(cfg, f"train_classifier.{name}")
     device = resolve_device(params["device"])
     images, labels = training_split("data/raw", data)
-    seed_everything(cfg["seed"])  # before the weights are initialised
-    model = build_classifier(name, tuple(images.shape[1:]))
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
-    perturb = robust_accuracy = None
-    if cfg.get("adversarial"):
-        perturb, robust_accuracy = adversarial_training(model, cfg["adversarial"], recipe.robust_check, images, labels,
-                                                        device, f"train_classifier.{name}.adversarial")
     with TrainingLog(f"metrics/train_classifier_{name}") as log:
-        history = train_classifier(model, images, labels, test_images, test_labels,
-                                   epochs=recipe.epochs, lr=recipe.lr, momentum=recipe.momentum,
-                                   batch_size=recipe.batch_size, seed=recipe.seed, device=device, perturb=perturb,
-                                   schedule=recipe.schedule, optimizer=recipe.optimizer,
-                                   robust_accuracy=robust_accuracy, on_epoch=log.epoch, precision=recipe.precision)
+        model, history = fit_classifier(name, cfg, images, labels, test_images, test_labels, device,
+                                        where=f"train_classifier.{name}", on_epoch=log.epoch)
         save_weights(model, f"models/classifier_{name}.safetensors")
         test = correct(model, test_images, test_labels, device=device)
         log.finish(test=summarise(test, section(params, "statistics", "confidence")), threads=torch.get_num_threads())
