@@ -408,6 +408,10 @@ def tiers_paired_markdown(subset: dict) -> str:
                            "McNemar p", "Finding", "Detectable difference (80 % power)"], rows)
 
 
+def _images(count: int) -> str:
+    return f"{count} image{'s' * (count != 1)}"
+
+
 def surrogates_strength_line(adaptive: dict) -> str | None:
     """The verdict's "are the surrogates strong enough?" line: from the paired test of each row's two tiers
     on the subset where it has one, else from the intervals of the strongest attack of each tier."""
@@ -418,8 +422,8 @@ def surrogates_strength_line(adaptive: dict) -> str | None:
             test = by_rule["worst"]
             if test["only_first"] + test["only_second"] == 0:
                 continue
-            parts.append(f"{DEFENCE_NAMES.get(d, d)}: {test['only_first']} images robust to the surrogates but fooled "
-                         f"through the defence, {test['only_second']} the other way (McNemar p "
+            parts.append(f"{DEFENCE_NAMES.get(d, d)}: {_images(test['only_first'])} left standing by the surrogates "
+                         f"but fooled through the defence, {test['only_second']} the reverse (McNemar p "
                          f"{_p(test['p_value'], '= ')})")
         weaker = [d for d, r in subset["surrogates_vs_through"].items()
                   if r["worst"]["p_value"] < 0.05 and r["worst"]["only_first"] > r["worst"]["only_second"]]
@@ -799,6 +803,12 @@ def verdict_evaluation(results: Path, params: dict, adaptive: dict) -> tuple[dic
     verdict = dict(larger[1] if larger else adaptive)
     if through:
         verdict["subset"] = through[1]["subset"]
+        # the detector on the through attacks too, where that run's threshold is this one's (same calibration)
+        if "detection" in verdict and "detection" in through[1]:
+            rows = {d: row | {"subset": through[1]["detection"]["rows"][d]["subset"]}
+                    if row["threshold"] == through[1]["detection"]["rows"].get(d, {}).get("threshold") else row
+                    for d, row in verdict["detection"]["rows"].items()}
+            verdict["detection"] = verdict["detection"] | {"rows": rows}
     return verdict, larger, through
 
 

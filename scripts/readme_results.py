@@ -135,7 +135,7 @@ def main():
         *[line for line in report.verdict_markdown(t2, verdict, sum(dd.values()) / len(dd), abl,
                                                    variants[1] if variants else None).splitlines()
           if any(key in line for key in ("Adaptive", "Pick", "surrogates strong", "robustness comes from"))],
-        *([line] if "detection" in ad and (line := report.detection_verdict(ad["detection"])) else []),
+        *([line] if "detection" in verdict and (line := report.detection_verdict(verdict["detection"])) else []),
         *([line] if (line := report.robust_training_autoattack_line(
             verdict, report.wider_pgd_training_check(ROOT / "results", params))) else []),
         *ddpm_length_line(ROOT / "results" / "ddpm-scale" / "scores.json"), "",

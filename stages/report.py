@@ -85,7 +85,8 @@ def main():
     other_verdicts = {name: a for name, metrics in other_runs.items() if (a := report.current_verdict(metrics))}
     verdict_adaptive, larger, through = report.verdict_evaluation(RESULTS, params, adaptive)
     variants = report.variants_on_verdict_run(RESULTS, params)
-    detection_line = report.detection_verdict(adaptive["detection"]) if "detection" in adaptive else None
+    detection_line = report.detection_verdict(verdict_adaptive["detection"]) if "detection" in verdict_adaptive else None
+
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
                                          "ablation", "adaptive") if key in params}
 

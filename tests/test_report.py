@@ -411,8 +411,8 @@ def test_the_surrogates_are_judged_by_the_paired_test_of_the_two_tiers_where_the
     subset = dict(tier, surrogates_vs_through={"binarize": test(0, 0, 1.0), "diffdefense": test(14, 1, 0.001)})
     adaptive = {"evaluation_draws": 3, "surrogate": {"pgd": {}}, "large": tier, "subset": subset}
     text = report.verdict_markdown({}, adaptive, 0.4)
-    assert ("On the 100 subset images, every draw: DiffDefense: 14 images robust to the surrogates but fooled "
-            "through the defence, 1 the other way (McNemar p = 0.001). The surrogate tier is measurably weaker "
+    assert ("On the 100 subset images, every draw: DiffDefense: 14 images left standing by the surrogates but "
+            "fooled through the defence, 1 the reverse (McNemar p = 0.001). The surrogate tier is measurably weaker "
             "than the attacks through the defence for DiffDefense") in text
     table = report.tiers_paired_markdown(subset)
     assert "| binarize | 100 | 0 | 0 | 1 | no significant difference | 8.0 points |" in table
@@ -440,6 +440,16 @@ def test_the_verdict_takes_its_subset_from_a_larger_through_the_defence_run_of_t
     verdict, larger, through = report.verdict_evaluation(tmp_path, params, own)
     assert larger is None and through[0].name == "through-100"
     assert verdict == {"large": {"images": 1000}, "subset": {"images": 100, "tag": "through-100"}}
+    # the detector's subset lines too, for the rows whose threshold (calibration) is the same
+    own["detection"] = {"rows": {"diffdefense": {"threshold": 0.5, "large": "own", "subset": "own 20"},
+                                 "diffpure": {"threshold": 0.7, "large": "own", "subset": "own 20"}}}
+    metrics = tmp_path / "through-100" / "metrics/adaptive.json"
+    metrics.write_text(json.dumps(json.loads(metrics.read_text()) | {"detection": {"rows": {
+        "diffdefense": {"threshold": 0.5, "large": "theirs", "subset": "theirs 100"},
+        "diffpure": {"threshold": 0.6, "large": "theirs", "subset": "theirs 100"}}}}))
+    rows = report.verdict_evaluation(tmp_path, params, own)[0]["detection"]["rows"]
+    assert rows == {"diffdefense": {"threshold": 0.5, "large": "own", "subset": "theirs 100"},
+                    "diffpure": {"threshold": 0.7, "large": "own", "subset": "own 20"}}
 
 
 def test_the_variants_on_the_verdicts_images_answer_where_the_robustness_comes_from(tmp_path):
