@@ -34,6 +34,7 @@ class Autocast(torch.nn.Module):
         self.module = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The module's output on `x`, computed under bf16 autocast, as fp32."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
             return self.module(x).float()
 
