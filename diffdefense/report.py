@@ -635,7 +635,7 @@ def _variants_line(variants: dict) -> str:
         return f"{'more' if test['only_first'] > test['only_second'] else 'less'} robust, McNemar p {_p(test['p_value'], '= ')}"
 
     def saturated(row):
-        return f"{100 * row['saturated_first_100']['clean']:.0f} % of pixels saturated on clean images"
+        return f"{100 * row['saturated_first_100']['clean']:.1f} % of pixels saturated on clean images"
 
     parts = [f"{VARIANT_NAMES.get(name, name)} {cell(row['robust_worst_of_draws'])} ({compared(row)}; {saturated(row)})"
              for name, row in rows.items() if name != "default"]

@@ -463,10 +463,10 @@ def test_the_variants_on_the_verdicts_images_answer_where_the_robustness_comes_f
     text = report.verdict_markdown({}, {"evaluation_draws": 3, "surrogate": {}, "large": {"images": 1000, "defences": {}},
                                         "subset": {"images": 20, "defences": {}}}, 0.4, None, variants)
     assert ("(the verdict's 1000 images, the surrogate attacks, robust under every one of 3 draws): as configured "
-            "76.0 [73.3, 78.5] (60 % of pixels saturated on clean images); with the U-Net's noise prediction zeroed "
-            "70.0 [67.1, 72.8] (less robust, McNemar p < 0.0001; 80 % of pixels saturated on clean images); with the "
+            "76.0 [73.3, 78.5] (60.0 % of pixels saturated on clean images); with the U-Net's noise prediction zeroed "
+            "70.0 [67.1, 72.8] (less robust, McNemar p < 0.0001; 80.0 % of pixels saturated on clean images); with the "
             "output clamped instead of passed through a sigmoid 75.5 [72.7, 78.1] (no measurable difference, McNemar "
-            "p = 0.55; 30 % of pixels saturated on clean images).") in text
+            "p = 0.55; 30.0 % of pixels saturated on clean images).") in text
     table = report.variants_markdown(variants)
     assert "| as configured | 99.0 [98.2, 99.5] | 81.0 [78.5, 83.3] | 76.0 [73.3, 78.5] | – | 60, 50 |" in table
     assert "| 10 / 70, p < 0.0001 | 80, 50 |" in table
