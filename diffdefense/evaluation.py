@@ -55,6 +55,11 @@ def margins(model: nn.Module, images: torch.Tensor, **kwargs) -> torch.Tensor:
 BOUNDARY_MARGIN = 1e-3  # logit gap under which an image counts as on the boundary
 
 
+def saturated_fraction(images: torch.Tensor) -> float:
+    """The fraction of pixels within SATURATED of 0 or 1: how close a purification is to thresholding."""
+    return round(((images < SATURATED) | (images > 1 - SATURATED)).float().mean().item(), 4)
+
+
 def timed_accuracy(defence, classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                    confidence: float = CONFIDENCE) -> dict:
     """Purify `images` with `defence`, then classify: accuracy (%) with image count and interval, wall
@@ -63,10 +68,9 @@ def timed_accuracy(defence, classifier: nn.Module, images: torch.Tensor, labels:
     start = time.perf_counter()
     purified = defence(images)
     seconds = (time.perf_counter() - start) / len(images)
-    saturated = ((purified.images < SATURATED) | (purified.images > 1 - SATURATED)).float().mean().item()
     return summarise(correct(classifier, purified.images, labels), confidence) | {
         "seconds_per_image": round(seconds, 4), "recon_error": round(purified.recon_error.mean().item(), 5),
-        "saturated": round(saturated, 4)}
+        "saturated": saturated_fraction(purified.images)}
 
 
 def accuracy_rows(classifiers: dict[str, nn.Module], sets: dict, defended: dict,

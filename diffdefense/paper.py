@@ -24,6 +24,7 @@ TABLE3 = {"MNIST": {("defencegan", 25, 10): (0.086, 79.98), ("defencegan", 100, 
 DETECTION_AUC_AT_LEAST_099 = {"MNIST": ("fgsm", "pgd", "eotpgd", "autoattack", "square")}
 
 # Not the paper's: published adversarially trained MNIST models at L-inf eps 0.3, re-evaluated with
-# AutoAttack (fra31/auto-attack README, MNIST table; ANCHORS.md): name -> (clean %, AutoAttack robust %).
-MNIST_ADVERSARIAL_TRAINING = {"Wong et al. 2020 (fast adversarial training, the A_pgd recipe)": (98.50, 82.93),
-                              "Madry et al. 2018 (40-step PGD training)": (98.53, 88.50)}
+# AutoAttack (fra31/auto-attack README, MNIST table; ANCHORS.md): recipe -> (name, clean %, AutoAttack robust %);
+# "fgsm" is one random-start FGSM step per batch (adversarial steps 1), "pgd" multi-step PGD training.
+MNIST_ADVERSARIAL_TRAINING = {"fgsm": ("Wong et al. 2020 (fast adversarial training)", 98.50, 82.93),
+                              "pgd": ("Madry et al. 2018 (40-step PGD training)", 98.53, 88.50)}

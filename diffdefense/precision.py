@@ -10,6 +10,7 @@ A CPU with neither emulates bf16, so "auto" stays fp32 there and an explicit "bf
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 from functools import cache
@@ -20,9 +21,16 @@ import torch
 from .errors import check_one_of
 
 PRECISIONS = ("auto", "fp32", "bf16")
-# Where gradients are taken (a surrogate attack), bf16 is an explicit choice until paired runs show it
-# holds: the gradients stay fp32, the forward runs under autocast.
+# Where gradients are taken (training, attacks), bf16 is an explicit choice until paired runs show it holds
+# (benchmarks/bf16_training.py): the weights, optimiser and gradients stay fp32, the forward runs under autocast.
 GRADIENT_PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str):
+    """The context a forward pass of `precision` ("fp32" or "bf16") runs in: bf16 autocast, or nothing."""
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 class Autocast(torch.nn.Module):

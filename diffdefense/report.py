@@ -166,13 +166,14 @@ def pgd_training_note(trained: dict | None, table2: dict, cfg: dict | None, pgd_
     if dataset != "MNIST" or adv["eps"] != 0.3:
         return text
     published = "; ".join(f"{name}: {clean:.2f} % clean, {robust:.2f} % under AutoAttack"
-                          for name, (clean, robust) in paper.MNIST_ADVERSARIAL_TRAINING.items())
-    wong = next(iter(paper.MNIST_ADVERSARIAL_TRAINING.values()))[1]
-    where = ("inside our interval" if not outside(wong, aa) else
-             f"{wong - aa['ci_high']:.1f} to {wong - aa['ci_low']:.1f} points above ours" if wong > aa["ci_high"] else
-             f"{aa['ci_low'] - wong:.1f} to {aa['ci_high'] - wong:.1f} points below ours")
+                          for name, clean, robust in paper.MNIST_ADVERSARIAL_TRAINING.values())
+    published_robust = paper.MNIST_ADVERSARIAL_TRAINING["fgsm" if adv["steps"] == 1 else "pgd"][2]
+    gap_high, gap_low = published_robust - aa["ci_low"], published_robust - aa["ci_high"]
+    where = ("inside our interval" if not outside(published_robust, aa) else
+             f"{gap_low:.1f} to {gap_high:.1f} points above ours" if gap_low > 0 else
+             f"{-gap_high:.1f} to {-gap_low:.1f} points below ours")
     return (f"{text} Published on MNIST at ε 0.3 (fra31/auto-attack's table, not the paper's): {published}. "
-            f"The published AutoAttack number of this recipe ({wong:.2f} %) is {where}.")
+            f"The published AutoAttack number of this recipe ({published_robust:.2f} %) is {where}.")
 
 
 def table3_markdown(table3: dict) -> str:
@@ -619,7 +620,7 @@ def variants_markdown(variants: dict) -> str:
                     + [cell(row["first_draw"][s]) for s in ["clean"] + surrogates]
                     + [cell(row["robust_worst_of_draws"]),
                        "–" if test is None else f"{test['only_first']} / {test['only_second']}, p {_p(test['p_value'])}",
-                       ", ".join(f"{100 * row['saturated_first_100'][s]:.0f}" for s in ["clean"] + surrogates)])
+                       ", ".join(f"{100 * row['saturated_first_100'][s]:.1f}" for s in ["clean"] + surrogates)])
     return markdown_table(["DiffDefense", "clean"] + [f"{ADAPTIVE_COLUMNS.get(s, s)}, one draw" for s in surrogates]
                           + [f"robust, every one of {variants['evaluation_draws']} draws",
                              "vs as configured (every draw): only it / only configured, McNemar p",
@@ -650,12 +651,9 @@ def _variants_line(variants: dict) -> str:
 def variants_on_verdict_run(results: Path, params: dict) -> tuple[Path, dict] | None:
     """The committed scoring of DiffDefense's variants on this setting's verdict images
     (scripts/variants_on_verdict.py), if any: (its folder, its variants.json), the one with the most images
-    among the folders whose params.yaml differs from `params` only in params added after it ran."""
-    found = []
-    for path in sorted(Path(results).glob("*/variants.json")):
-        differences = params_differences(params, yaml.safe_load((path.parent / "params.yaml").read_text()))
-        if all(theirs == "absent" for _, theirs in differences.values()):
-            found.append((path.parent, json.loads(path.read_text())))
+    among the folders of the same setting (_same_setting)."""
+    found = [(path.parent, json.loads(path.read_text())) for path in sorted(Path(results).glob("*/variants.json"))
+             if _same_setting(path.parent, params) is not None]
     return max(found, key=lambda run: run[1]["images"], default=None)
 
 
@@ -768,19 +766,26 @@ def params_differences(ours: dict, theirs: dict) -> dict[str, tuple]:
             for key in sorted(a.keys() | b.keys()) if a.get(key, "absent") != b.get(key, "absent")}
 
 
+def _same_setting(folder: Path, params: dict, key: str | None = None) -> dict[str, tuple] | None:
+    """The params differences between `params` and a committed run's `folder`/params.yaml if that run is of
+    the same setting: differing only in `key` and in params added after it ran (absent there: that run took
+    the library's default); None otherwise."""
+    differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
+    same = all(k == key or theirs == "absent" for k, (_, theirs) in differences.items())
+    return differences if same else None
+
+
 def _larger_committed_run(results: Path, params: dict, key: str, tier: str) -> tuple[Path, dict, dict] | None:
     """The committed adaptive evaluation under `results` (a <folder>/metrics/adaptive.json) whose `tier` scored
-    the most images, more than this run's params.yaml `key` asks for, among those whose params.yaml differs
-    from `params` only in `key` and in params added after it ran (absent there: that run took the library's
-    default): (its folder, its adaptive.json, its params differences from `params`)."""
+    the most images, more than this run's params.yaml `key` asks for, among those of the same setting but for
+    `key` (_same_setting): (its folder, its adaptive.json, its params differences from `params`)."""
+    section, name = key.split(".")
     found = []
     for path in sorted(Path(results).glob("*/metrics/adaptive.json")):
         folder = path.parent.parent
-        differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
+        differences = _same_setting(folder, params, key)
         adaptive = json.loads(path.read_text())
-        section, name = key.split(".")
-        if (all(k == key or theirs == "absent" for k, (_, theirs) in differences.items())
-                and adaptive[tier]["images"] > params[section][name]):
+        if differences is not None and adaptive[tier]["images"] > params[section][name]:
             found.append((folder, adaptive, differences))
     return max(found, key=lambda run: run[1][tier]["images"], default=None)
 

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .diffusion import LinearSchedule
-from .evaluation import accuracy
+from .evaluation import accuracy, correct
+from .precision import GRADIENT_PRECISIONS, Autocast, autocast
 from .progress import progress
 from .settings import COUNT, POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
 
@@ -41,6 +42,9 @@ CLASSIFIER_RECIPE = Settings(  # params.yaml train_classifier.<name>
     adversarial=Setting(Late(attack_entry), None,
                         "{attack: <registered attack>, ...its settings}: each batch replaced by adversarial "
                         "examples made on the fly (adversarial training)", optional=True),
+    precision=Setting(OneOf(GRADIENT_PRECISIONS), "fp32", "float type of the training forward passes (and of "
+                      "adversarial training's attack): bf16 runs them under autocast, weights and optimiser fp32",
+                      optional=True),
     robust_check=Setting(COUNT, 0, "adversarial training: PGD-20 accuracy on this many training images after "
                          "every epoch; training stops at a drop of 20 points below the best epoch and keeps that "
                          "epoch's weights (catastrophic overfitting, Wong et al. 2020); 0 = no check", optional=True),
@@ -55,6 +59,8 @@ DDPM_RECIPE = Settings(  # params.yaml train_ddpm
     lr=Setting(POSITIVE, meaning="Adam's learning rate (constant)"),
     batch_size=Setting(POSITIVE_INT, meaning="images per step"),
     seed=Setting(SEED, meaning="weights' initialisation, batch order and noise"),
+    precision=Setting(OneOf(GRADIENT_PRECISIONS), "fp32", "float type of the training forward passes: bf16 runs "
+                      "them under autocast, weights and optimiser fp32", optional=True),
 )
 
 
@@ -83,12 +89,63 @@ class RunningMean:
         return float(self.total) / max(self.weight, 1)
 
 
+def adversarial_training(model: nn.Module, adversarial: dict, robust_check: int, images: torch.Tensor,
+                         labels: torch.Tensor, device: torch.device, where: str):
+    """What adversarial training hands `train_classifier`: perturb(model, x, y), the `adversarial` entry's
+    attack ({attack: <registered attack>, ...its settings}) on the model being trained, and, with
+    `robust_check` > 0, the catastrophic-overfitting guard robust_accuracy(model): PGD-20 at the training eps
+    (step eps / 8) on the first `robust_check` training images (else None). The attack's settings are
+    checked here, before any training; `where` names them in errors."""
+    from .attacks import build_attack  # training the DDPM needs no attack library
+    settings = dict(adversarial)
+    attack_name = settings.pop("attack", None)
+    build_attack(attack_name, model, settings, where)
+
+    def perturb(model, x, y):
+        return build_attack(attack_name, model, settings, where)(x, y)
+
+    if not robust_check:
+        return perturb, None
+    guard = {"eps": settings["eps"], "step": settings["eps"] / 8, "steps": 20, "restarts": 1}
+    x, y = images[:robust_check].to(device), labels[:robust_check].to(device)
+
+    def robust_accuracy(model):
+        return 100.0 * float(correct(model, build_attack("pgd", model, guard, where)(x, y), y, device=device).float().mean())
+
+    return perturb, robust_accuracy
+
+
+def fit_classifier(name: str, cfg: dict, images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
+                   test_labels: torch.Tensor, device: torch.device, *, where: str, on_epoch=None,
+                   precision: str | None = None) -> tuple[nn.Module, list[dict]]:
+    """Classifier `name` trained on `cfg` (a CLASSIFIER_RECIPE mapping, params train_classifier.<name>, checked
+    and named `where` in errors) as the pipeline trains it: seeded before its weights are made, adversarially
+    where the recipe says so, with its overfitting guard. `precision` replaces the recipe's. Returns the
+    model and its history."""
+    from .models import build_classifier
+    from .seeding import seed_everything
+    recipe = CLASSIFIER_RECIPE.resolve(cfg, where)
+    seed_everything(recipe.seed)  # before the weights are initialised
+    model = build_classifier(name, tuple(images.shape[1:]))
+    perturb = robust_accuracy = None
+    if recipe.adversarial:
+        perturb, robust_accuracy = adversarial_training(model, cfg["adversarial"], recipe.robust_check, images, labels,
+                                                        device, f"{where}.adversarial")
+    history = train_classifier(model, images, labels, test_images, test_labels, epochs=recipe.epochs, lr=recipe.lr,
+                               momentum=recipe.momentum, batch_size=recipe.batch_size, seed=recipe.seed, device=device,
+                               perturb=perturb, schedule=recipe.schedule, optimizer=recipe.optimizer,
+                               robust_accuracy=robust_accuracy, on_epoch=on_epoch,
+                               precision=precision or recipe.precision)
+    return model, history
+
+
 def _scheduler(optimiser, schedule: str, lr: float, total_steps: int):
     """The per-step learning-rate scheduler of `schedule` (None: constant)."""
     if schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total_steps)
     if schedule == "cyclic":
-        peak, fall = max(1, total_steps * 2 // 5), max(1, total_steps - total_steps * 2 // 5)
+        rise = total_steps * 2 // 5
+        peak, fall = max(1, rise), max(1, total_steps - rise)
         return torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda step: step / peak if step < peak else max(0.0, (total_steps - step) / fall))
     return None
@@ -98,13 +155,14 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
                      test_images: torch.Tensor, test_labels: torch.Tensor, *, epochs: int, lr: float,
                      momentum: float, batch_size: int, seed: int, device: torch.device,
                      perturb=None, schedule: str = "constant", optimizer: str = "sgd", robust_accuracy=None,
-                     on_epoch=None) -> list[dict]:
+                     on_epoch=None, precision: str = "fp32") -> list[dict]:
     """SGD with momentum (or Adam) on cross-entropy, at a constant `lr` (the authors' recipe), on a one-cycle
     schedule peaking at `lr` (Smith & Topin, 2019: far fewer epochs to the same accuracy) or on Wong et al.'s
     cyclic one. `perturb(model, x, y)`, if given, replaces each batch by adversarial examples made on the fly
     (adversarial training). `robust_accuracy(model)`, if given, is measured after every epoch; training stops
     when it falls OVERFIT_DROP points below the best epoch's, with that epoch's weights restored.
-    `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends."""
+    `on_epoch(row)`, if given, gets each epoch's row of the returned history as it ends. `precision` "bf16"
+    runs the forward passes (the perturbation's too) under bf16 autocast."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -121,9 +179,10 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
         for step, idx in enumerate(bar):
             x, y = images[idx], labels[idx]
             if perturb is not None:
-                x = perturb(model, x, y)
+                x = perturb(Autocast(model) if precision == "bf16" else model, x, y)
                 model.train()
-            loss = F.cross_entropy(model(x), y)
+            with autocast(device, precision):
+                loss = F.cross_entropy(model(x).float(), y)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -155,11 +214,12 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
 def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, *, epochs: int, lr: float,
                batch_size: int, seed: int, device: torch.device, on_epoch=None, resume: dict | None = None,
-               on_checkpoint=None) -> list[dict]:
+               on_checkpoint=None, precision: str = "fp32") -> list[dict]:
     """Adam on the epsilon-prediction loss (Ho et al., 2020); `on_epoch(row)` as in train_classifier.
     `on_checkpoint(state)`, if given, gets after each epoch what continuing needs besides the weights (the
     epoch, Adam's state, both generators' states); `resume`, such a state with the weights already in `unet`,
-    continues the run after that epoch exactly as if it had never stopped."""
+    continues the run after that epoch exactly as if it had never stopped. `precision` "bf16" runs the forward
+    passes under bf16 autocast."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     noise_generator = torch.Generator(device).manual_seed(seed + 1)
@@ -177,7 +237,8 @@ def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, 
         start, mean = time.perf_counter(), RunningMean()
         bar = progress(_batches(len(images), batch_size, generator), desc=f"epoch {epoch}/{epochs}", unit="batch")
         for step, idx in enumerate(bar):
-            loss = schedule.training_loss(unet, images[idx], noise_generator)
+            with autocast(device, precision):
+                loss = schedule.training_loss(unet, images[idx], noise_generator).float()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

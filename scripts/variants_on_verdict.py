@@ -22,7 +22,7 @@ import yaml
 
 from diffdefense.adaptive import robust_over_draws
 from diffdefense.defended import defended_classifier, load_pipeline_models
-from diffdefense.evaluation import SATURATED
+from diffdefense.evaluation import saturated_fraction
 from diffdefense.io import write_csv, write_json
 from diffdefense.protocol import FRESH_DRAW
 from diffdefense.statistics import mcnemar, summarise
@@ -62,10 +62,7 @@ def main() -> None:
         scores = robust_over_draws(model, sets, labels, draws)
         model.redraw(draws[0])
         # the first 100 images of each set: the fraction is stable well before
-        saturated = {}
-        for set_name, images in sets.items():
-            purified = model.purify(images[:100]).images
-            saturated[set_name] = round(((purified < SATURATED) | (purified > 1 - SATURATED)).float().mean().item(), 4)
+        saturated = {set_name: saturated_fraction(model.purify(images[:100]).images) for set_name, images in sets.items()}
         robust[name] = scores.robust
         results[name] = {"settings": variants.get(name) or {},
                          "first_draw": {s: summarise(c) for s, c in scores.first_draw.items()},

@@ -7,13 +7,14 @@ from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError
 from diffdefense.models import UNet, save_ddpm
 from diffdefense.seeding import seed_everything
-from diffdefense.training import held_out_eps_mse, train_ddpm
+from diffdefense.training import DDPM_RECIPE, held_out_eps_mse, train_ddpm
 from diffdefense.training_log import TrainingLog
 
 
 def main():
     params = load_params()
     cfg, data = section(params, "train_ddpm"), section(params, "data")
+    recipe = DDPM_RECIPE.resolve(cfg, "train_ddpm")
     if not cfg["beta_start"] <= cfg["beta_end"]:
         raise UsageError(f"train_ddpm.beta_start={cfg['beta_start']} must be <= train_ddpm.beta_end={cfg['beta_end']}")
     device = resolve_device(params["device"])
@@ -22,8 +23,8 @@ def main():
     schedule = LinearSchedule(cfg["timesteps"], cfg["beta_start"], cfg["beta_end"])
     unet = UNet(tuple(images.shape[1:]))
     with TrainingLog("metrics/train_ddpm") as log:
-        history = train_ddpm(unet, schedule, images, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-                             seed=cfg["seed"], device=device, on_epoch=log.epoch)
+        history = train_ddpm(unet, schedule, images, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+                             seed=recipe.seed, device=device, on_epoch=log.epoch, precision=recipe.precision)
         test_images, _ = load_split("data/raw", data["dataset"], "test")  # never trained on
         held_out = held_out_eps_mse(unet.cpu(), schedule, test_images, seed=cfg["seed"])  # its generator is on CPU
         log.finish(held_out_eps_mse=held_out, held_out_images=len(test_images))

@@ -372,6 +372,10 @@ def test_pgd_training_note_places_the_published_autoattack_number_against_our_in
     assert "fra31" not in report.pgd_training_note(trained, table2({"accuracy": 54.0, "images": 100, "ci_low": 44.3,
                                                                     "ci_high": 63.4}), cfg, 20, "FashionMNIST")
     assert report.pgd_training_note(None, table2(None), cfg, 20, "MNIST") == ""
+    # a multi-step PGD recipe is placed against Madry et al.'s published number, not Wong et al.'s
+    madry = {"adversarial": cfg["adversarial"] | {"steps": 40, "step": 0.01}}
+    assert "(88.50 %) is inside our interval" in report.pgd_training_note(
+        trained, table2({"accuracy": 88.0, "images": 500, "ci_low": 84.9, "ci_high": 90.6}), madry, 20, "MNIST")
 
 
 def test_a_wider_pgd_training_check_is_read_only_for_this_runs_recipe(tmp_path):
@@ -468,7 +472,7 @@ def test_the_variants_on_the_verdicts_images_answer_where_the_robustness_comes_f
             "output clamped instead of passed through a sigmoid 75.5 [72.7, 78.1] (no measurable difference, McNemar "
             "p = 0.55; 30.0 % of pixels saturated on clean images).") in text
     table = report.variants_markdown(variants)
-    assert "| as configured | 99.0 [98.2, 99.5] | 81.0 [78.5, 83.3] | 76.0 [73.3, 78.5] | – | 60, 50 |" in table
+    assert "| as configured | 99.0 [98.2, 99.5] | 81.0 [78.5, 83.3] | 76.0 [73.3, 78.5] | – | 60.0, 50.0 |" in table
     assert "| 10 / 70, p < 0.0001 | 80, 50 |" in table
     # read from results/ only where the run's params are this setting's
     params = {"adaptive": {"images": 1000}, "defend": {"diffdefense": {"L": 4}}}

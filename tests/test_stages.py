@@ -131,6 +131,7 @@ def test_bad_settings_fail_in_one_line_and_write_nothing(upstream, overrides, fr
     ({"train_classifier__A__optimizer": "rmsprop"}, "train_classifier.A.optimizer='rmsprop' is not allowed"),
     ({"train_classifier__A__robust_check": 100}, "train_classifier.A.robust_check=100 needs an adversarial entry"),
     ({"train_classifier__A__schedule": "cosine"}, "train_classifier.A.schedule='cosine' is not allowed"),
+    ({"train_ddpm__precision": "fp16"}, "train_ddpm.precision='fp16' is not allowed"),
     ({"adaptive__surrogate__pgd__precision": "auto"}, "adaptive.surrogate.pgd.precision='auto' is not allowed"),
     ({"train_ddpm__epoch": 3}, "train_ddpm.epoch is not a setting of train_ddpm; allowed: ['batch_size',"),
     ({"defend": 5}, "defend must be a mapping with the keys ['batch_size', 'defences'], got 5"),

@@ -11,14 +11,15 @@ def _toy_data(n=64):
     return torch.rand(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,), generator=generator)
 
 
-def _train(robust_accuracy=None, epochs=2):
+def _train(robust_accuracy=None, epochs=2, precision="fp32"):
     torch.manual_seed(0)
     model = ClassifierA()
     images, labels = _toy_data()
     history = train_classifier(model, images, labels, images[:16], labels[:16], epochs=epochs, lr=0.01,
                                momentum=0.9, batch_size=16, seed=0, device=torch.device("cpu"),
                                perturb=lambda m, x, y: (x + 0.1 * torch.rand_like(x)).clamp(0, 1),
-                               schedule="cyclic", optimizer="adam", robust_accuracy=robust_accuracy)
+                               schedule="cyclic", optimizer="adam", robust_accuracy=robust_accuracy,
+                               precision=precision)
     return model, history
 
 
@@ -59,3 +60,43 @@ def test_a_drop_in_robust_accuracy_stops_training_with_the_best_epochs_weights()
     assert [row["epoch"] for row in history] == [1, 2, 3]
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, snapshots[1][name]), name  # epoch 2's weights, the best
+
+
+def test_bf16_training_runs_the_forward_in_bf16_and_keeps_fp32_weights():
+    """bf16 autocast changes the arithmetic (other weights than fp32's), not the weights' type; the
+    perturbation sees a model whose output is fp32."""
+    seen = []
+
+    def perturb(model, x, y):
+        seen.append(model(x).dtype)
+        return x
+
+    torch.manual_seed(0)
+    images, labels = _toy_data()
+    models = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        models[precision] = ClassifierA()
+        history = train_classifier(models[precision], images, labels, images[:16], labels[:16], epochs=1, lr=0.01,
+                                   momentum=0.9, batch_size=16, seed=0, device=torch.device("cpu"), perturb=perturb,
+                                   precision=precision)
+        assert history[0]["train_loss"] > 0
+    assert set(seen) == {torch.float32}
+    assert all(t.dtype == torch.float32 for t in models["bf16"].state_dict().values() if t.is_floating_point())
+    assert any(not torch.equal(a, b) for a, b in zip(models["fp32"].state_dict().values(),
+                                                     models["bf16"].state_dict().values()))
+
+
+def test_bf16_ddpm_training_gets_a_loss_close_to_fp32s():
+    from diffdefense.diffusion import LinearSchedule
+    from diffdefense.models import UNet
+    from diffdefense.training import train_ddpm
+
+    images, _ = _toy_data(32)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        history = train_ddpm(UNet((1, 28, 28)), LinearSchedule(10, 1e-4, 0.02), images, epochs=1, lr=1e-3,
+                             batch_size=16, seed=0, device=torch.device("cpu"), precision=precision)
+        losses[precision] = history[0]["train_loss"]
+    assert losses["fp32"] != losses["bf16"] and abs(losses["bf16"] - losses["fp32"]) < 0.05 * losses["fp32"]
