@@ -473,7 +473,7 @@ def test_the_variants_on_the_verdicts_images_answer_where_the_robustness_comes_f
             "p = 0.55; 30.0 % of pixels saturated on clean images).") in text
     table = report.variants_markdown(variants)
     assert "| as configured | 99.0 [98.2, 99.5] | 81.0 [78.5, 83.3] | 76.0 [73.3, 78.5] | – | 60.0, 50.0 |" in table
-    assert "| 10 / 70, p < 0.0001 | 80, 50 |" in table
+    assert "| 10 / 70, p < 0.0001 | 80.0, 50.0 |" in table
     # read from results/ only where the run's params are this setting's
     params = {"adaptive": {"images": 1000}, "defend": {"diffdefense": {"L": 4}}}
     for name, L in (("other", 8), ("same", 4)):
