@@ -125,15 +125,19 @@ def main() -> None:
     unknown = sorted(set(names) - set(params["train_classifier"]))
     if unknown:
         raise SystemExit(f"--classifiers: {unknown} are not in train_classifier {sorted(params['train_classifier'])}")
-    result = {"threads": torch.get_num_threads(), "epochs_override": args.epochs,
-              "classifiers": classifiers(params, list(names), args.epochs, device)}
-    if not args.no_ddpm:
-        result["ddpm"] = ddpm(params, args.epochs, device)
-    if args.attack_images:
-        result["attacks"] = attacks(params, Path(args.models), args.attack_images, device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bf16.json").write_text(json.dumps(result, indent=1) + "\n")
+    result = {"threads": torch.get_num_threads(), "epochs_override": args.epochs}
+
+    def write(part, value):  # after each part: a stopped run keeps what it measured
+        result[part] = value
+        (out / "bf16.json").write_text(json.dumps(result, indent=1) + "\n")
+
+    write("classifiers", classifiers(params, list(names), args.epochs, device))
+    if not args.no_ddpm:
+        write("ddpm", ddpm(params, args.epochs, device))
+    if args.attack_images:
+        write("attacks", attacks(params, Path(args.models), args.attack_images, device))
     print(json.dumps(result, indent=1))
 
 
