@@ -27,12 +27,11 @@ from diffdefense.data import load_split, training_split
 from diffdefense.training import fit_classifier
 
 
-def cost(params: dict, name: str, batches: int, precision: str, device: torch.device) -> dict:
-    """Seconds per batch of recipe train_classifier.`name` over its first `batches` batches, and what its whole
-    training would take at that rate."""
+def cost(params: dict, name: str, batches: int, precision: str, device: torch.device, images: torch.Tensor,
+         labels: torch.Tensor, test_images: torch.Tensor, test_labels: torch.Tensor) -> dict:
+    """Seconds per batch of recipe train_classifier.`name` over its first `batches` batches of `images`, and
+    what its whole training would take at that rate."""
     cfg = params["train_classifier"][name] | {"epochs": 1, "robust_check": 0}
-    images, labels = training_split("data/raw", params["data"])
-    test_images, test_labels = load_split("data/raw", params["data"]["dataset"], "test")
 
     def train(count):
         fit_classifier(name, cfg, images[:count], labels[:count], test_images[:100], test_labels[:100], device,
@@ -67,8 +66,10 @@ def main() -> None:
     for recipe, params in recipes.items():
         name = recipe.rpartition(":")[2]
         result["recipes"][recipe] = {"recipe": params["train_classifier"][name]}
+        data = params["data"]  # read once a recipe, not once a precision
+        split = (*training_split("data/raw", data), *load_split("data/raw", data["dataset"], "test"))
         for precision in args.precisions:
-            result["recipes"][recipe][precision] = cost(params, name, args.batches, precision, device)
+            result["recipes"][recipe][precision] = cost(params, name, args.batches, precision, device, *split)
             print(f"{recipe} {precision}: {result['recipes'][recipe][precision]}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
