@@ -10,7 +10,9 @@ set of adversarials serves every checkpoint), each image under adaptive.evaluati
 default), which makes the attacks unnecessary and the images exactly the verdict's. --models holds
 classifier_A.safetensors (the default run's, `dvc repro train_classifier@A`). Writes
 --out/scores.json (per checkpoint: held-out eps-MSE, accuracies with Wilson intervals by rule, exact McNemar
-tests of every checkpoint against the default length's), --out/scores.csv and --out/scores.png."""
+tests of every checkpoint against the default length's), --out/scores.csv and --out/scores.png. Checkpoints
+already in --out/scores.json and not in --checkpoints are kept, once the default length, which must be among
+--checkpoints, scores as it did there."""
 
 from __future__ import annotations
 
@@ -32,11 +34,11 @@ from diffdefense.adaptive import evaluation_images, robust_over_draws  # noqa: E
 from diffdefense.data import fetch, load_split  # noqa: E402
 from diffdefense.defended import defended_classifier  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range  # noqa: E402
-from diffdefense.io import load_tensors  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
 from diffdefense.protocol import FRESH_DRAW, surrogate_attacks  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
 from diffdefense.statistics import mcnemar, summarise  # noqa: E402
+from through_tier import saved_surrogates  # noqa: E402  (scripts/, run as a script)
 
 RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majority": "robust_majority_of_draws"}
 
@@ -44,11 +46,27 @@ RULE_KEYS = {"one": "robust_one_draw", "worst": "robust_worst_of_draws", "majori
 def saved_sets_on_a(path: str | Path, surrogate: dict, images: int | None = None):
     """The adaptive stage's saved images on classifier A (data/adaptive/surrogates.safetensors): {"clean": ...,
     <surrogate>: ...} in adaptive.surrogate's order (the stage's own), and the labels; the first `images`."""
-    saved, _ = load_tensors(path, "adaptive")
-    count = images or len(saved["labels"])
-    on_a = [name for name in surrogate if f"A/{name}" in saved]
-    sets = {"clean": saved["clean"][:count]} | {name: saved[f"A/{name}"][:count] for name in on_a}
-    return sets, saved["labels"][:count]
+    clean, labels, adversarials = saved_surrogates(Path(path), images)
+    on_a = adversarials.get("A", {})
+    return {"clean": clean} | {name: on_a[name] for name in surrogate if name in on_a}, labels
+
+
+def kept_from_earlier_run(path: Path, section: str, scored: dict, reference, images: int) -> dict:
+    """The entries of an earlier run's `section` (its JSON at `path`) that this run did not score, so that a
+    results folder grows one checkpoint or variant at a time. Scoring is deterministic, so the earlier run's
+    `reference` entry must equal this run's: then its paired tests against the reference still hold."""
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+
+    def comparable(entry: dict) -> dict:
+        return {k: v for k, v in json.loads(json.dumps(entry)).items() if k != "seconds" and not k.startswith("vs_")}
+
+    entries = earlier[section]
+    if earlier["images"] != images or comparable(entries.get(str(reference), {})) != comparable(scored[reference]):
+        raise UsageError(f"--out: {path} holds other images, or its {reference} is missing or scored differently; "
+                         f"score {reference} again with the others, or write to an empty folder")
+    return {key: entry for key, entry in entries.items() if key not in {str(k) for k in scored}}
 
 
 def main() -> None:
@@ -104,10 +122,12 @@ def main() -> None:
         print(f"epoch {epoch}: " + ", ".join(f"{k} {v['accuracy']:.1f}" for k, v in results[epoch].items()
                                              if isinstance(v, dict) and "accuracy" in v), flush=True)
     reference = default_epochs if default_epochs in robust else checkpoints[0]
+    out = Path(args.out)
+    kept = kept_from_earlier_run(out / "scores.json", "checkpoints", results, reference, len(labels))
     for epoch in checkpoints:
         results[epoch]["vs_default_length"] = {r: mcnemar(robust[epoch][r], robust[reference][r]) for r in RULE_KEYS}
+    results = dict(sorted(({int(k): v for k, v in kept.items()} | results).items()))
 
-    out = Path(args.out)
     json.dump({"images": len(labels), "surrogates_from": args.surrogates or "attacked here",
                "default_epochs": reference, "defence": defence,
                "evaluation_draws": cfg["evaluation_draws"], "surrogates": list(sets)[1:],

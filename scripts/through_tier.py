@@ -29,9 +29,9 @@ from diffdefense.protocol import Detection, adaptive_evaluation, verdict_rows
 from diffdefense.seeding import seed_everything
 
 
-def saved_surrogates(path: Path, count: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, dict[str, torch.Tensor]]]:
+def saved_surrogates(path: Path, count: int | None) -> tuple[torch.Tensor, torch.Tensor, dict[str, dict[str, torch.Tensor]]]:
     """The adaptive stage's saved clean images, labels and surrogate adversarials (classifier -> surrogate ->
-    images), the first `count` of each."""
+    images), the first `count` of each (all with None)."""
     saved, _ = load_tensors(path, "adaptive")
     adversarials = {}
     for key, images in saved.items():
