@@ -8,6 +8,8 @@ adaptive.surrogate run in fp32 and bf16 on the same images against a run's train
 fooled by each, the difference per thousand, seconds). Prints a table and writes --out/bf16.json.
 
     nice -n 10 python benchmarks/bf16_training.py --out results/bf16-training                  # everything
+    python benchmarks/bf16_training.py --classifiers A_pgd --fp32-models models --robustness 1000 --no-ddpm \
+        --attack-images 0 --out results/bf16-robustness     # is a bf16-trained A_pgd as robust?
     python benchmarks/bf16_training.py --classifiers A --no-ddpm --epochs 1 --out /tmp/bf16  # a quick look
 
 Reads params.yaml and data/raw/ of the current directory (run `dvc repro download` first) and, for the
@@ -26,51 +28,78 @@ import yaml
 
 from diffdefense.adaptive import evaluation_images
 from diffdefense.data import load_split, training_split
-from diffdefense.diffusion import LinearSchedule
 from diffdefense.evaluation import correct
-from diffdefense.models import UNet, load_classifier
+from diffdefense.models import load_classifier
 from diffdefense.protocol import surrogate_attacks
 from diffdefense.seeding import seed_everything
-from diffdefense.statistics import outside, summarise
-from diffdefense.training import DDPM_RECIPE, fit_classifier, held_out_eps_mse, train_ddpm
+from diffdefense.statistics import mcnemar, outside, summarise
+from diffdefense.training import fit_classifier, held_out_eps_mse, new_ddpm, train_ddpm
 
 PRECISIONS = ("fp32", "bf16")
 
 
-def classifiers(params: dict, names: list[str], epochs: int | None, device: torch.device) -> dict:
-    """Each classifier trained in fp32 and in bf16: test accuracy, seconds per epoch, bf16 inside fp32's interval."""
+def classifiers(params: dict, names: list[str], epochs: int | None, device: torch.device,
+                fp32_models: Path | None = None, robustness: int = 0) -> dict:
+    """Each classifier trained in fp32 and in bf16: test accuracy, seconds per epoch, bf16 inside fp32's
+    interval. `fp32_models`: a default run's models/ stand in for the fp32 training (same recipe, same seed).
+    `robustness`: each robustly trained one (adaptive.robust_classifiers) also meets its surrogate attacks on
+    that many verdict images, both models on the same images, with the exact McNemar test between them."""
     data = params["data"]
     images, labels = training_split("data/raw", data)
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
     out = {}
     for name in names:
         cfg = params["train_classifier"][name] | ({"epochs": epochs} if epochs else {})
-        out[name] = {}
+        out[name], robust = {}, {}
         for precision in PRECISIONS:
-            start = time.perf_counter()
-            model, history = fit_classifier(name, cfg, images, labels, test_images, test_labels, device,
-                                            where=f"train_classifier.{name}", precision=precision)
-            seconds = time.perf_counter() - start
-            out[name][precision] = {"test": summarise(correct(model, test_images, test_labels, device=device)),
-                                    "epochs": len(history), "seconds_per_epoch": round(seconds / len(history), 1)}
+            if precision == "fp32" and fp32_models:
+                model = load_classifier(name, fp32_models / f"classifier_{name}.safetensors", device)
+                out[name][precision] = {"trained_by": str(fp32_models / f"classifier_{name}.safetensors")}
+            else:
+                start = time.perf_counter()
+                model, history = fit_classifier(name, cfg, images, labels, test_images, test_labels, device,
+                                                where=f"train_classifier.{name}", precision=precision)
+                out[name][precision] = {"epochs": len(history),
+                                        "seconds_per_epoch": round((time.perf_counter() - start) / len(history), 1)}
+            out[name][precision]["test"] = summarise(correct(model, test_images, test_labels, device=device))
+            if robustness and name in params["adaptive"]["robust_classifiers"]:
+                robust[precision] = robust_to_surrogates(params, model, name, robustness, device)
+                out[name][precision]["robust_to_surrogates"] = summarise(robust[precision])
             print(f"{name} {precision}: {out[name][precision]}", flush=True)
         fp32, bf16 = out[name]["fp32"], out[name]["bf16"]
         out[name]["bf16_inside_fp32_interval"] = not outside(bf16["test"]["accuracy"], fp32["test"])
-        out[name]["speed_ratio"] = round(fp32["seconds_per_epoch"] / bf16["seconds_per_epoch"], 2)
+        if "seconds_per_epoch" in fp32:
+            out[name]["speed_ratio"] = round(fp32["seconds_per_epoch"] / bf16["seconds_per_epoch"], 2)
+        if robust:
+            out[name]["robust_bf16_inside_fp32_interval"] = not outside(bf16["robust_to_surrogates"]["accuracy"],
+                                                                        fp32["robust_to_surrogates"])
+            out[name]["robust_bf16_vs_fp32"] = mcnemar(robust["bf16"], robust["fp32"])
     return out
+
+
+def robust_to_surrogates(params: dict, model: torch.nn.Module, name: str, count: int, device: torch.device):
+    """Per image of the first `count` verdict images: is `model` right under every surrogate attack the
+    adaptive stage runs on classifier `name` (adaptive.surrogate, seeded as the stage seeds them)?"""
+    cfg, data = params["adaptive"], params["data"]
+    test_images, test_labels = load_split("data/raw", data["dataset"], "test")
+    images, labels = evaluation_images(test_images, test_labels, count, data["seed"])
+    images, labels = images.to(device), labels.to(device)
+    seed_everything(cfg["attack"]["seed"])
+    robust = correct(model, images, labels, device=device).cpu()
+    for attack in surrogate_attacks(cfg["surrogate"], model, name, ["A"] + cfg["robust_classifiers"]).values():
+        robust &= correct(model, attack(images, labels), labels, device=device).cpu()
+    return robust
 
 
 def ddpm(params: dict, epochs: int | None, device: torch.device) -> dict:
     """The DDPM trained in fp32 and in bf16: held-out epsilon-MSE, seconds per epoch, their ratios."""
     cfg, data = params["train_ddpm"], params["data"]
-    recipe = DDPM_RECIPE.resolve(cfg | ({"epochs": epochs} if epochs else {}), "train_ddpm")
     images, _ = training_split("data/raw", data)
     test_images, _ = load_split("data/raw", data["dataset"], "test")
     out = {}
     for precision in PRECISIONS:
-        seed_everything(recipe.seed)
-        schedule = LinearSchedule(recipe.timesteps, recipe.beta_start, recipe.beta_end)
-        unet = UNet(tuple(images.shape[1:]))
+        recipe, unet, schedule = new_ddpm(cfg | ({"epochs": epochs} if epochs else {}), tuple(images.shape[1:]),
+                                          "train_ddpm")
         start = time.perf_counter()
         history = train_ddpm(unet, schedule, images, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
                              seed=recipe.seed, device=device, precision=precision)
@@ -117,6 +146,10 @@ def main() -> None:
     parser.add_argument("--no-ddpm", action="store_true")
     parser.add_argument("--models", default="models", help="trained classifiers for the attacks")
     parser.add_argument("--attack-images", type=int, default=1000, help="verdict images attacked (0: no attacks)")
+    parser.add_argument("--fp32-models", type=Path, help="a default run's models/: its classifiers stand in for "
+                        "the fp32 training (the same recipe and seed), so only bf16 is trained")
+    parser.add_argument("--robustness", type=int, default=0, help="verdict images on which each robustly "
+                        "trained classifier meets its surrogate attacks, fp32 and bf16 models (0: none)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     params = yaml.safe_load(Path("params.yaml").read_text())
@@ -133,7 +166,7 @@ def main() -> None:
         result[part] = value
         (out / "bf16.json").write_text(json.dumps(result, indent=1) + "\n")
 
-    write("classifiers", classifiers(params, list(names), args.epochs, device))
+    write("classifiers", classifiers(params, list(names), args.epochs, device, args.fp32_models, args.robustness))
     if not args.no_ddpm:
         write("ddpm", ddpm(params, args.epochs, device))
     if args.attack_images:

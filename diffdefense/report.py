@@ -565,7 +565,7 @@ def datasets_verdict_markdown(adaptives: dict[str, dict]) -> str:
 
 
 def ddpm_length_markdown(scores: dict) -> str:
-    """DiffDefense with DDPM checkpoints of increasing training length (results/ddpm-scale/scores.json):
+    """DiffDefense with DDPM checkpoints of increasing training length (ddpm_length_run's scores.json):
     per checkpoint its held-out epsilon-MSE, clean and robust accuracy, and the paired test against the
     default length, then one sentence on whether robust accuracy moved, from those tests alone."""
     reference, rows = scores["default_epochs"], []
@@ -764,6 +764,16 @@ def params_differences(ours: dict, theirs: dict) -> dict[str, tuple]:
     a, b = _leaves(ours), _leaves(theirs)
     return {key: (a.get(key, "absent"), b.get(key, "absent"))
             for key in sorted(a.keys() | b.keys()) if a.get(key, "absent") != b.get(key, "absent")}
+
+
+def ddpm_length_run(results: Path, params: dict) -> tuple[Path, dict] | None:
+    """The committed scoring of DDPM checkpoints of increasing training length on this setting's verdict
+    images (scripts/ddpm_scale_score.py: a <folder>/scores.json with a params.yaml of the same setting,
+    _same_setting), if any: (its folder, its scores), the one with the most checkpoints, then images."""
+    found = [(path.parent, scores) for path in sorted(Path(results).glob("*/scores.json"))
+             if "checkpoints" in (scores := json.loads(path.read_text())) and (path.parent / "params.yaml").exists()
+             and _same_setting(path.parent, params) is not None]
+    return max(found, key=lambda run: (len(run[1]["checkpoints"]), run[1]["images"]), default=None)
 
 
 def _same_setting(folder: Path, params: dict, key: str | None = None) -> dict[str, tuple] | None:

@@ -17,7 +17,6 @@ from diffdefense.pipeline import defended_sets
 
 METRICS, PLOTS = Path("metrics"), Path("../plots")  # figure links are relative to reports/
 RESULTS = Path("results")
-DDPM_SCALE = RESULTS / "ddpm-scale" / "scores.json"  # scripts/ddpm_scale_score.py
 
 
 def read(name: str) -> dict:
@@ -53,15 +52,15 @@ def committed_run_sections(committed: tuple[Path, dict, dict], drawn_from: str) 
     ]
 
 
-def ddpm_length_sections(scores: dict) -> list[str]:
-    """Is the verdict an artefact of a short-trained DDPM? (results/ddpm-scale, scripts/ddpm_scale_score.py)"""
+def ddpm_length_sections(folder: Path, scores: dict) -> list[str]:
+    """Is the verdict an artefact of a short-trained DDPM? (report.ddpm_length_run, scripts/ddpm_scale_score.py)"""
     return [f"### Does a longer-trained DDPM change the answer? ({scores['images']} images)",
             f"The default recipe's DDPM trained on to {max(int(e) for e in scores['checkpoints'])} epochs "
-            "(`scripts/ddpm_scale.py`, [results/ddpm-scale/](../results/ddpm-scale/)), each checkpoint behind "
+            f"(`scripts/ddpm_scale.py`), each checkpoint (scored in [{folder}/](../{folder}/SOURCE.md)) behind "
             f"DiffDefense on the first {scores['images']} of this stage's images, clean and under the surrogate "
             f"attacks on A ({', '.join(scores['surrogates'])}; they never call the defence, so every checkpoint "
             f"meets the same adversarials), scored under {scores['evaluation_draws']} fresh draws.",
-            f"![DDPM length](../{DDPM_SCALE.parent / 'scores.png'})",
+            f"![DDPM length](../{folder / 'scores.png'})",
             report.ddpm_length_markdown(scores)]
 
 
@@ -85,6 +84,7 @@ def main():
     other_verdicts = {name: a for name, metrics in other_runs.items() if (a := report.current_verdict(metrics))}
     verdict_adaptive, larger, through = report.verdict_evaluation(RESULTS, params, adaptive)
     variants = report.variants_on_verdict_run(RESULTS, params)
+    ddpm_length = report.ddpm_length_run(RESULTS, params)
     detection_line = report.detection_verdict(verdict_adaptive["detection"]) if "detection" in verdict_adaptive else None
 
     used = {key: params[key] for key in ("data", "train_classifier", "train_ddpm", "train_gan", "defend", "table3",
@@ -178,7 +178,7 @@ def main():
            "(`scripts/variants_on_verdict.py`; command, machine and time in its SOURCE.md), each image under "
            f"{variants[1]['evaluation_draws']} fresh draws; saturated: output pixels below 0.01 or above 0.99.",
            report.variants_markdown(variants[1])] if variants else []),
-        *(ddpm_length_sections(json.loads(DDPM_SCALE.read_text())) if DDPM_SCALE.exists() else []),
+        *(ddpm_length_sections(*ddpm_length) if ddpm_length else []),
         "## Verdict",
         "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
         "test finds it."

@@ -225,6 +225,21 @@ def test_saved_surrogates_score_every_variant_on_the_verdicts_images(tiny_run, t
         assert summary["accuracy"] == stage[name]["accuracy"], name  # same images, same draws, same defence
     assert default["robust_worst_of_draws"]["accuracy"] == stage["robust_all_worst_of_draws"]["accuracy"]
     assert all(0 <= v <= 1 for row in scored["variants"].values() for v in row["saturated_first_100"].values())
+    # a later run of one variant into the same folder rescores the default and keeps the others as they were
+    first = list(params["ablation"]["variants"])[0]
+    subprocess.run([sys.executable, str(REPO / "scripts" / "variants_on_verdict.py"), "--run", str(work),
+                    "--out", str(tmp_path), "--variants", first], cwd=work, env=env, check=True, capture_output=True,
+                   timeout=1800)
+    grown = json.loads((tmp_path / "variants.json").read_text())["variants"]
+    assert list(grown) == list(scored["variants"])
+    untimed_variants = [{n: {k: v for k, v in row.items() if k != "seconds"} for n, row in vs.items()}
+                        for vs in (grown, scored["variants"])]
+    assert untimed_variants[0] == untimed_variants[1]
+    other_images = subprocess.run([sys.executable, str(REPO / "scripts" / "variants_on_verdict.py"), "--run",
+                                   str(work), "--out", str(tmp_path), "--variants", first, "--images", str(n - 1)],
+                                  cwd=work, env=env, capture_output=True, text=True, timeout=1800)
+    assert other_images.returncode != 0 and "Traceback" not in other_images.stderr
+    assert other_images.stderr.strip().splitlines()[-1].startswith("error: --out")
 
 
 def test_the_through_tier_rerun_on_the_saved_surrogates_reproduces_the_stages_subset(tiny_run, tmp_path):

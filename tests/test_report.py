@@ -315,6 +315,21 @@ def test_ddpm_length_section_calls_a_checkpoint_different_only_where_its_paired_
         "differs from the 3-epoch DDPM's at 30 epochs (higher, p = 0.001).")
 
 
+def test_the_ddpm_length_scoring_read_is_this_settings_with_the_most_checkpoints_then_images(tmp_path):
+    params = {"data": {"dataset": "MNIST"}, "adaptive": {"images": 1000}}
+    for name, dataset, epochs, images in (("fewer", "MNIST", [3, 30], 1000), ("smaller", "MNIST", [1, 3, 10, 30], 200),
+                                          ("full", "MNIST", [1, 3, 10, 30], 1000),
+                                          ("fashion", "FashionMNIST", [1, 3, 10, 30, 100], 1000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "params.yaml").write_text(yaml.safe_dump(params | {"data": {"dataset": dataset}}))
+        (tmp_path / name / "scores.json").write_text(json.dumps(
+            {"images": images, "checkpoints": {str(e): {} for e in epochs}}))
+    folder, scores = report.ddpm_length_run(tmp_path, params)
+    assert folder.name == "full" and scores["images"] == 1000
+    (tmp_path / "full" / "params.yaml").unlink()  # a folder without its run's params is never read
+    assert report.ddpm_length_run(tmp_path, params)[0].name == "smaller"
+
+
 def verdict_run(eps: float, diffdefense: int, binarize: int, paired: dict) -> dict:
     """An adaptive.json with two rows on 100 images (10 through the defence), robust counts as given."""
     def row(robust):
