@@ -28,12 +28,13 @@ import yaml
 
 from diffdefense.adaptive import evaluation_images
 from diffdefense.data import load_split, training_split
+from diffdefense.diffusion import LinearSchedule
 from diffdefense.evaluation import correct
-from diffdefense.models import load_classifier
+from diffdefense.models import UNet, load_classifier
 from diffdefense.protocol import surrogate_attacks
 from diffdefense.seeding import seed_everything
 from diffdefense.statistics import mcnemar, outside, summarise
-from diffdefense.training import fit_classifier, held_out_eps_mse, new_ddpm, train_ddpm
+from diffdefense.training import DDPM_RECIPE, fit_classifier, held_out_eps_mse, train_ddpm
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -94,12 +95,14 @@ def robust_to_surrogates(params: dict, model: torch.nn.Module, name: str, count:
 def ddpm(params: dict, epochs: int | None, device: torch.device) -> dict:
     """The DDPM trained in fp32 and in bf16: held-out epsilon-MSE, seconds per epoch, their ratios."""
     cfg, data = params["train_ddpm"], params["data"]
+    recipe = DDPM_RECIPE.resolve(cfg | ({"epochs": epochs} if epochs else {}), "train_ddpm")
     images, _ = training_split("data/raw", data)
     test_images, _ = load_split("data/raw", data["dataset"], "test")
     out = {}
     for precision in PRECISIONS:
-        recipe, unet, schedule = new_ddpm(cfg | ({"epochs": epochs} if epochs else {}), tuple(images.shape[1:]),
-                                          "train_ddpm")
+        seed_everything(recipe.seed)
+        schedule = LinearSchedule(recipe.timesteps, recipe.beta_start, recipe.beta_end)
+        unet = UNet(tuple(images.shape[1:]))
         start = time.perf_counter()
         history = train_ddpm(unet, schedule, images, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
                              seed=recipe.seed, device=device, precision=precision)

@@ -212,17 +212,6 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     return history
 
 
-def new_ddpm(cfg: dict, image_shape: tuple[int, ...], where: str):
-    """An untrained DDPM as the pipeline makes it: the recipe of params train_ddpm (`cfg`, checked and named
-    `where` in errors), the linear schedule it names, and a U-Net whose weights are drawn right after seeding
-    with the recipe's seed. Returns (recipe, unet, schedule); train_ddpm trains them."""
-    from .models import UNet
-    from .seeding import seed_everything
-    recipe = DDPM_RECIPE.resolve(cfg, where)
-    seed_everything(recipe.seed)  # before the weights are initialised
-    return recipe, UNet(image_shape), LinearSchedule(recipe.timesteps, recipe.beta_start, recipe.beta_end)
-
-
 def train_ddpm(unet: nn.Module, schedule: LinearSchedule, images: torch.Tensor, *, epochs: int, lr: float,
                batch_size: int, seed: int, device: torch.device, on_epoch=None, resume: dict | None = None,
                on_checkpoint=None, precision: str = "fp32") -> list[dict]:

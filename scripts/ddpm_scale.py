@@ -25,10 +25,12 @@ import torch
 import yaml
 
 from diffdefense.data import fetch, load_split, training_split
+from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError, check_int_range
 from diffdefense.io import load_tensors, save_tensors
-from diffdefense.models import save_ddpm
-from diffdefense.training import held_out_eps_mse, new_ddpm, train_ddpm
+from diffdefense.models import UNet, save_ddpm
+from diffdefense.seeding import seed_everything
+from diffdefense.training import held_out_eps_mse, train_ddpm
 
 FIELDS = ["epoch", "train_loss", "seconds", "held_out_eps_mse"]
 
@@ -55,7 +57,9 @@ def main() -> None:
     images, _ = training_split(raw, data)
     held_out, _ = load_split(raw, data["dataset"], "test")
 
-    _, unet, schedule = new_ddpm(cfg, tuple(images.shape[1:]), "train_ddpm")
+    seed_everything(cfg["seed"])
+    schedule = LinearSchedule(cfg["timesteps"], cfg["beta_start"], cfg["beta_end"])
+    unet = UNet(tuple(images.shape[1:]))
     resume = None
     if (out / "resume.pt").exists():
         unet.load_state_dict(load_tensors(out / "resume.safetensors")[0])
