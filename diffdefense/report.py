@@ -564,10 +564,11 @@ def datasets_verdict_markdown(adaptives: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def ddpm_length_markdown(scores: dict) -> str:
+def ddpm_length_markdown(scores: dict, adaptive: dict | None = None) -> str:
     """DiffDefense with DDPM checkpoints of increasing training length (ddpm_length_run's scores.json):
     per checkpoint its held-out epsilon-MSE, clean and robust accuracy, and the paired test against the
-    default length, then one sentence on whether robust accuracy moved, from those tests alone."""
+    default length, then whether robust accuracy moved, from those tests alone, and (given the verdict's
+    adaptive evaluation) whether the verdict's order holds at every checkpoint."""
     reference, rows = scores["default_epochs"], []
     for epoch, row in scores["checkpoints"].items():
         test = row["vs_default_length"]["worst"]
@@ -578,20 +579,51 @@ def ddpm_length_markdown(scores: dict) -> str:
                      "–" if same else _p(test["p_value"])])
     table = markdown_table(["DDPM epochs", "held-out ε-MSE", "clean", "robust, one draw", "robust, every draw",
                             f"robust only with it / only with {reference} epochs (every draw)", "McNemar p"], rows)
-    return table + "\n\n" + ddpm_length_finding(scores)
+    return table + "\n\n" + ddpm_length_finding(scores, adaptive)
 
 
-def ddpm_length_finding(scores: dict) -> str:
-    """Whether robust accuracy (every draw) moved with the DDPM's training length, from the paired tests."""
+def ddpm_length_finding(scores: dict, adaptive: dict | None = None) -> str:
+    """Whether robust accuracy (every draw) moved with the DDPM's training length, from the paired tests;
+    and, given the verdict's adaptive evaluation on the same number of images, ddpm_length_verdict."""
     reference = scores["default_epochs"]
     others = {e: r["vs_default_length"]["worst"] for e, r in scores["checkpoints"].items() if int(e) != reference}
     moved = [f"{e} epochs ({'higher' if t['only_first'] > t['only_second'] else 'lower'}, p {_p(t['p_value'], '= ')})"
              for e, t in others.items() if t["p_value"] < 0.05]
     if moved:
-        return f"Robust accuracy under every draw differs from the {reference}-epoch DDPM's at " + ", ".join(moved) + "."
-    return (f"No checkpoint's robust accuracy under every draw differs from the {reference}-epoch DDPM's "
-            f"(McNemar p ≥ 0.05 each; the smallest differences these tests would detect: "
-            f"{', '.join(_detectable(t) for t in others.values())}).")
+        finding = f"Robust accuracy under every draw differs from the {reference}-epoch DDPM's at " + ", ".join(moved) + "."
+    else:
+        finding = (f"No checkpoint's robust accuracy under every draw differs from the {reference}-epoch DDPM's "
+                   f"(McNemar p ≥ 0.05 each; the smallest differences these tests would detect: "
+                   f"{', '.join(_detectable(t) for t in others.values())}).")
+    verdict = ddpm_length_verdict(scores, adaptive) if adaptive else ""
+    return finding + (f" {verdict}" if verdict else "")
+
+
+def ddpm_length_verdict(scores: dict, adaptive: dict) -> str:
+    """Does the verdict change with the DDPM's training length? Each other row of the adaptive evaluation's
+    surrogate tier (robust under every draw), when it scored as many images, against DiffDefense at every
+    checkpoint: above or below every checkpoint's interval, or overlapping some."""
+    large = adaptive["large"]
+    if large["images"] != scores["images"]:
+        return ""
+    rule = "robust_all_worst_of_draws"
+    checkpoints = {e: row["robust_worst_of_draws"] for e, row in scores["checkpoints"].items()}
+    parts, overlapping = [], []
+    for name, row in large["defences"].items():
+        if name in ("diffdefense", "none"):
+            continue
+        order = {_interval_order(row[rule], c) for c in checkpoints.values()}
+        overlaps = [e for e, c in checkpoints.items() if _interval_order(row[rule], c) == 0]
+        overlapping += overlaps
+        where = ("above every checkpoint" if order == {1} else "below every checkpoint" if order == {-1}
+                 else f"within the intervals at {', '.join(overlaps)} epochs" if overlaps else "on both sides")
+        parts.append(f"{DEFENCE_NAMES.get(name, name)} {cell(row[rule])} is {where}")
+    if not parts:
+        return ""
+    return (f"Against the verdict's other rows on the same {scores['images']} images (every draw): "
+            + "; ".join(parts) + (". So the verdict's order does not change with the DDPM's training length "
+                                  "(intervals apart at every checkpoint)." if not overlapping else
+                                  ". So the verdict's order is not settled at every checkpoint."))
 
 
 def _interval_order(first: dict, second: dict) -> int:

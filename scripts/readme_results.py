@@ -17,14 +17,15 @@ from diffdefense import report  # noqa: E402
 from scripts.stage_times import stage_times  # noqa: E402
 
 
-def ddpm_length_line(params: dict) -> list[str]:
-    """The DDPM-length check (report.ddpm_length_run) in one line, from its paired tests, if it was run."""
+def ddpm_length_line(params: dict, verdict: dict) -> list[str]:
+    """The DDPM-length check (report.ddpm_length_run) in one line, from its paired tests and against the
+    verdict's rows, if it was run."""
     if (found := report.ddpm_length_run(ROOT / "results", params)) is None:
         return []
     folder, scores = found
     return [f"- **A longer-trained DDPM** ([results/{folder.name}/](results/{folder.name}/SOURCE.md), "
             f"{', '.join(scores['checkpoints'])} epochs, {scores['images']} images): "
-            f"{report.ddpm_length_finding(scores)}"]
+            f"{report.ddpm_length_finding(scores, verdict)}"]
 
 
 def datasets_verdicts(dataset: str, verdict: dict) -> dict[str, dict]:
@@ -138,7 +139,7 @@ def main():
         *([line] if "detection" in verdict and (line := report.detection_verdict(verdict["detection"])) else []),
         *([line] if (line := report.robust_training_autoattack_line(
             verdict, report.wider_pgd_training_check(ROOT / "results", params))) else []),
-        *ddpm_length_line(params), "",
+        *ddpm_length_line(params, verdict), "",
         "### Table 1 (MNIST): accuracy of A, %", "", report.table1_markdown(t1), "",
         "### Table 2: unseen attacks and robust training, %", "", report.table2_markdown(t2), "",
         *([note, ""] if (note := report.pgd_training_note(clf.get("A_pgd"), t2, training.get("A_pgd"),

@@ -52,7 +52,7 @@ def committed_run_sections(committed: tuple[Path, dict, dict], drawn_from: str) 
     ]
 
 
-def ddpm_length_sections(folder: Path, scores: dict) -> list[str]:
+def ddpm_length_sections(folder: Path, scores: dict, verdict_adaptive: dict) -> list[str]:
     """Is the verdict an artefact of a short-trained DDPM? (report.ddpm_length_run, scripts/ddpm_scale_score.py)"""
     return [f"### Does a longer-trained DDPM change the answer? ({scores['images']} images)",
             f"The default recipe's DDPM trained on to {max(int(e) for e in scores['checkpoints'])} epochs "
@@ -61,7 +61,7 @@ def ddpm_length_sections(folder: Path, scores: dict) -> list[str]:
             f"attacks on A ({', '.join(scores['surrogates'])}; they never call the defence, so every checkpoint "
             f"meets the same adversarials), scored under {scores['evaluation_draws']} fresh draws.",
             f"![DDPM length](../{folder / 'scores.png'})",
-            report.ddpm_length_markdown(scores)]
+            report.ddpm_length_markdown(scores, verdict_adaptive)]
 
 
 def main():
@@ -178,7 +178,7 @@ def main():
            "(`scripts/variants_on_verdict.py`; command, machine and time in its SOURCE.md), each image under "
            f"{variants[1]['evaluation_draws']} fresh draws; saturated: output pixels below 0.01 or above 0.99.",
            report.variants_markdown(variants[1])] if variants else []),
-        *(ddpm_length_sections(*ddpm_length) if ddpm_length else []),
+        *(ddpm_length_sections(*ddpm_length, verdict_adaptive) if ddpm_length else []),
         "## Verdict",
         "Generated from the tables above; a difference counts only where intervals do not overlap or a paired "
         "test finds it."

@@ -315,6 +315,30 @@ def test_ddpm_length_section_calls_a_checkpoint_different_only_where_its_paired_
         "differs from the 3-epoch DDPM's at 30 epochs (higher, p = 0.001).")
 
 
+def test_the_ddpm_length_finding_says_whether_the_verdicts_order_holds_at_every_checkpoint():
+    def checkpoint(robust):
+        return {"robust_worst_of_draws": acc(robust, 1000),
+                "vs_default_length": {"worst": {"only_first": 0, "only_second": 0, "p_value": 1.0,
+                                                "detectable_difference": 3.0}}}
+
+    def row(robust):
+        return {"robust_all_worst_of_draws": acc(robust, 1000)}
+
+    scores = {"images": 1000, "default_epochs": 3, "checkpoints": {"3": checkpoint(760), "30": checkpoint(732)}}
+    adaptive = {"large": {"images": 1000, "defences": {"none": row(0), "binarize": row(840), "diffdefense": row(764),
+                                                       "diffpure": row(195)}}}
+    text = report.ddpm_length_finding(scores, adaptive)
+    assert "binarize 84.0 [81.6, 86.1] is above every checkpoint; diffpure 19.5 [17.2, 22.1] is below every" in text
+    assert text.endswith("So the verdict's order does not change with the DDPM's training length (intervals apart "
+                         "at every checkpoint).")
+    adaptive["large"]["defences"]["binarize"] = row(790)  # overlaps the 3-epoch checkpoint's interval only
+    assert report.ddpm_length_finding(scores, adaptive).endswith(
+        "binarize 79.0 [76.4, 81.4] is within the intervals at 3 epochs; diffpure 19.5 [17.2, 22.1] is below every "
+        "checkpoint. So the verdict's order is not settled at every checkpoint.")
+    adaptive["large"]["images"] = 300  # other images: no comparison
+    assert "verdict" not in report.ddpm_length_finding(scores, adaptive)
+
+
 def test_the_ddpm_length_scoring_read_is_this_settings_with_the_most_checkpoints_then_images(tmp_path):
     params = {"data": {"dataset": "MNIST"}, "adaptive": {"images": 1000}}
     for name, dataset, epochs, images in (("fewer", "MNIST", [3, 30], 1000), ("smaller", "MNIST", [1, 3, 10, 30], 200),
