@@ -35,6 +35,7 @@ from diffdefense.data import fetch, load_split  # noqa: E402
 from diffdefense.defended import defended_classifier  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
+from diffdefense.report import DEFENCE_NAMES  # noqa: E402
 from diffdefense.protocol import FRESH_DRAW, surrogate_attacks  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
 from diffdefense.statistics import mcnemar, summarise  # noqa: E402
@@ -77,8 +78,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="first N images (default: 200, or all of --surrogates)")
     parser.add_argument("--surrogates", help="data/adaptive/surrogates.safetensors of a default run")
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--verdict", help="a default run's metrics/adaptive.json: its other rows' robust accuracy "
+                        "(every draw) drawn beside the checkpoints, where it scored as many images")
+    parser.add_argument("--plot-only", action="store_true", help="redraw --out/scores.png from --out/scores.json")
     args = parser.parse_args()
     check_int_range("--images", args.images or 1, 1, 10_000)
+    if args.plot_only:
+        scores = json.loads((Path(args.out) / "scores.json").read_text())
+        plot({int(e): row for e, row in scores["checkpoints"].items()}, Path(args.out) / "scores.png",
+             scores["images"], verdict_rows(args.verdict, scores["images"]))
+        return
     params = yaml.safe_load(open(args.params))
     cfg, data, defence = params["adaptive"], params["data"], dict(params["defend"]["diffdefense"])
     history = {int(r["epoch"]): r for r in csv.DictReader(open(Path(args.checkpoints) / "history.csv"))}
@@ -139,12 +148,37 @@ def main() -> None:
             for key, value in list(row["first_draw"].items()) + [(k, row[k]) for k in RULE_KEYS.values()]:
                 writer.writerow([epoch, row["held_out_eps_mse"], key, value["accuracy"], value["ci_low"],
                                  value["ci_high"], value["images"]])
-    plot(results, out / "scores.png", len(labels))
+    plot(results, out / "scores.png", len(labels), verdict_rows(args.verdict, len(labels)))
 
 
-def plot(results: dict, path: Path, images: int) -> None:
+def verdict_rows(path: str | None, images: int) -> dict[str, dict]:
+    """{row name: robust accuracy under every draw} of a run's adaptive evaluation (its metrics/adaptive.json),
+    bar the undefended and DiffDefense rows; {} without one, or where it scored other than `images` images."""
+    if not path:
+        return {}
+    large = json.loads(Path(path).read_text())["large"]
+    if large["images"] != images:
+        return {}
+    return {DEFENCE_NAMES.get(name, name): row["robust_all_worst_of_draws"] for name, row in large["defences"].items()
+            if name not in ("none", "diffdefense")}
+
+
+def plot(results: dict, path: Path, images: int, verdict: dict[str, dict]) -> None:
+    """Accuracy and held-out epsilon-MSE against DDPM training epochs; the verdict's other rows (robust under
+    every draw, same images) as bands with their intervals, so the verdict's order reads off the figure."""
     epochs = list(results)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    # rows far below every checkpoint would squeeze the checkpoints' intervals flat: named, not drawn
+    floor = min(results[e]["robust_worst_of_draws"]["ci_low"] for e in epochs) - 15
+    far_below = {name: row for name, row in verdict.items() if row["ci_high"] < floor}
+    drawn = {name: row for name, row in verdict.items() if name not in far_below}
+    for (name, row), colour in zip(drawn.items(), ["tab:red", "tab:purple", "tab:brown", "tab:gray"]):
+        left.axhspan(row["ci_low"], row["ci_high"], color=colour, alpha=0.15)
+        left.axhline(row["accuracy"], color=colour, linestyle="--", label=f"{name}, every draw (verdict)")
+    if far_below:
+        left.text(0.02, 0.02, "below the axis (every draw): " + ", ".join(
+            f"{name} {row['accuracy']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" for name, row in far_below.items()),
+                  transform=left.transAxes, fontsize="small")
     for key, label in [("robust_one_draw", "robust, one draw"), ("robust_worst_of_draws", "robust, worst of draws")]:
         acc = [results[e][key]["accuracy"] for e in epochs]
         err = [[a - results[e][key]["ci_low"] for a, e in zip(acc, epochs)],
@@ -154,7 +188,7 @@ def plot(results: dict, path: Path, images: int) -> None:
     left.plot(epochs, clean, marker="s", label="clean")
     left.set(xscale="log", xlabel="DDPM training epochs", ylabel=f"accuracy of DiffDefense + A (%, {images} images)",
              title="DiffDefense under the surrogate attacks")
-    left.legend()
+    left.legend(fontsize="small", loc="upper right", bbox_to_anchor=(1, 0.92))  # under the clean line
     mse = [(e, results[e]["held_out_eps_mse"]) for e in epochs if results[e]["held_out_eps_mse"] is not None]
     right.plot([e for e, _ in mse], [m for _, m in mse], marker="o")
     right.set(xscale="log", xlabel="DDPM training epochs", ylabel="held-out epsilon-MSE (10 000 test images)",
