@@ -48,6 +48,7 @@ def classifiers(params: dict, names: list[str], epochs: int | None, device: torc
     data = params["data"]
     images, labels = training_split("data/raw", data)
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
+    verdict_images = evaluation_images(test_images, test_labels, robustness, data["seed"]) if robustness else None
     out = {}
     for name in names:
         cfg = params["train_classifier"][name] | ({"epochs": epochs} if epochs else {})
@@ -64,7 +65,7 @@ def classifiers(params: dict, names: list[str], epochs: int | None, device: torc
                                         "seconds_per_epoch": round((time.perf_counter() - start) / len(history), 1)}
             out[name][precision]["test"] = summarise(correct(model, test_images, test_labels, device=device))
             if robustness and name in params["adaptive"]["robust_classifiers"]:
-                robust[precision] = robust_to_surrogates(params, model, name, robustness, device)
+                robust[precision] = robust_to_surrogates(params, model, name, *verdict_images, device)
                 out[name][precision]["robust_to_surrogates"] = summarise(robust[precision])
             print(f"{name} {precision}: {out[name][precision]}", flush=True)
         fp32, bf16 = out[name]["fp32"], out[name]["bf16"]
@@ -78,12 +79,11 @@ def classifiers(params: dict, names: list[str], epochs: int | None, device: torc
     return out
 
 
-def robust_to_surrogates(params: dict, model: torch.nn.Module, name: str, count: int, device: torch.device):
-    """Per image of the first `count` verdict images: is `model` right under every surrogate attack the
-    adaptive stage runs on classifier `name` (adaptive.surrogate, seeded as the stage seeds them)?"""
-    cfg, data = params["adaptive"], params["data"]
-    test_images, test_labels = load_split("data/raw", data["dataset"], "test")
-    images, labels = evaluation_images(test_images, test_labels, count, data["seed"])
+def robust_to_surrogates(params: dict, model: torch.nn.Module, name: str, images: torch.Tensor, labels: torch.Tensor,
+                         device: torch.device) -> torch.Tensor:
+    """Per image: is `model` right under every surrogate attack the adaptive stage runs on classifier `name`
+    (adaptive.surrogate, seeded as the stage seeds them)?"""
+    cfg = params["adaptive"]
     images, labels = images.to(device), labels.to(device)
     seed_everything(cfg["attack"]["seed"])
     robust = correct(model, images, labels, device=device).cpu()

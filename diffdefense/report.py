@@ -600,30 +600,37 @@ def ddpm_length_finding(scores: dict, adaptive: dict | None = None) -> str:
 
 
 def ddpm_length_verdict(scores: dict, adaptive: dict) -> str:
-    """Does the verdict change with the DDPM's training length? Each other row of the adaptive evaluation's
-    surrogate tier (robust under every draw), when it scored as many images, against DiffDefense at every
-    checkpoint: above or below every checkpoint's interval, or overlapping some."""
-    large = adaptive["large"]
-    if large["images"] != scores["images"]:
-        return ""
-    rule = "robust_all_worst_of_draws"
+    """Does the verdict change with the DDPM's training length? Each of the verdict's other rows
+    (verdict_other_rows) against DiffDefense at every checkpoint: above or below every checkpoint's
+    interval, or overlapping some."""
+    rows = verdict_other_rows(adaptive, scores["images"])
     checkpoints = {e: row["robust_worst_of_draws"] for e, row in scores["checkpoints"].items()}
     parts, overlapping = [], []
-    for name, row in large["defences"].items():
-        if name in ("diffdefense", "none"):
-            continue
-        order = {_interval_order(row[rule], c) for c in checkpoints.values()}
-        overlaps = [e for e, c in checkpoints.items() if _interval_order(row[rule], c) == 0]
+    for name, robust in rows.items():
+        orders = {e: _interval_order(robust, c) for e, c in checkpoints.items()}
+        overlaps = [e for e, order in orders.items() if order == 0]
         overlapping += overlaps
-        where = ("above every checkpoint" if order == {1} else "below every checkpoint" if order == {-1}
+        where = ("above every checkpoint" if set(orders.values()) == {1}
+                 else "below every checkpoint" if set(orders.values()) == {-1}
                  else f"within the intervals at {', '.join(overlaps)} epochs" if overlaps else "on both sides")
-        parts.append(f"{DEFENCE_NAMES.get(name, name)} {cell(row[rule])} is {where}")
+        parts.append(f"{DEFENCE_NAMES.get(name, name)} {cell(robust)} is {where}")
     if not parts:
         return ""
     return (f"Against the verdict's other rows on the same {scores['images']} images (every draw): "
             + "; ".join(parts) + (". So the verdict's order does not change with the DDPM's training length "
                                   "(intervals apart at every checkpoint)." if not overlapping else
                                   ". So the verdict's order is not settled at every checkpoint."))
+
+
+def verdict_other_rows(adaptive: dict, images: int) -> dict[str, dict]:
+    """{row: robust accuracy under every draw} of the adaptive evaluation's surrogate tier for every row but
+    the undefended one and DiffDefense, where that tier scored `images` images ({} otherwise): what a
+    DiffDefense variant on the same images is set against."""
+    large = adaptive["large"]
+    if large["images"] != images:
+        return {}
+    return {name: row["robust_all_worst_of_draws"] for name, row in large["defences"].items()
+            if name not in ("none", "diffdefense")}
 
 
 def _interval_order(first: dict, second: dict) -> int:

@@ -30,12 +30,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from diffdefense import report  # noqa: E402
 from diffdefense.adaptive import evaluation_images, robust_over_draws  # noqa: E402
 from diffdefense.data import fetch, load_split  # noqa: E402
 from diffdefense.defended import defended_classifier  # noqa: E402
 from diffdefense.errors import UsageError, check_int_range  # noqa: E402
 from diffdefense.models import load_classifier, load_ddpm  # noqa: E402
-from diffdefense.report import DEFENCE_NAMES  # noqa: E402
 from diffdefense.protocol import FRESH_DRAW, surrogate_attacks  # noqa: E402
 from diffdefense.seeding import seed_everything  # noqa: E402
 from diffdefense.statistics import mcnemar, summarise  # noqa: E402
@@ -152,15 +152,11 @@ def main() -> None:
 
 
 def verdict_rows(path: str | None, images: int) -> dict[str, dict]:
-    """{row name: robust accuracy under every draw} of a run's adaptive evaluation (its metrics/adaptive.json),
-    bar the undefended and DiffDefense rows; {} without one, or where it scored other than `images` images."""
+    """report.verdict_other_rows of a run's metrics/adaptive.json at `path`, by display name ({} without one)."""
     if not path:
         return {}
-    large = json.loads(Path(path).read_text())["large"]
-    if large["images"] != images:
-        return {}
-    return {DEFENCE_NAMES.get(name, name): row["robust_all_worst_of_draws"] for name, row in large["defences"].items()
-            if name not in ("none", "diffdefense")}
+    rows = report.verdict_other_rows(json.loads(Path(path).read_text()), images)
+    return {report.DEFENCE_NAMES.get(name, name): robust for name, robust in rows.items()}
 
 
 def plot(results: dict, path: Path, images: int, verdict: dict[str, dict]) -> None:
@@ -177,8 +173,7 @@ def plot(results: dict, path: Path, images: int, verdict: dict[str, dict]) -> No
         left.axhline(row["accuracy"], color=colour, linestyle="--", label=f"{name}, every draw (verdict)")
     if far_below:
         left.text(0.02, 0.02, "below the axis (every draw): " + ", ".join(
-            f"{name} {row['accuracy']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" for name, row in far_below.items()),
-                  transform=left.transAxes, fontsize="small")
+            f"{name} {report.cell(row)}" for name, row in far_below.items()), transform=left.transAxes, fontsize="small")
     for key, label in [("robust_one_draw", "robust, one draw"), ("robust_worst_of_draws", "robust, worst of draws")]:
         acc = [results[e][key]["accuracy"] for e in epochs]
         err = [[a - results[e][key]["ci_low"] for a, e in zip(acc, epochs)],
