@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -28,13 +29,13 @@ import yaml
 
 from diffdefense.adaptive import evaluation_images
 from diffdefense.data import load_split, training_split
-from diffdefense.diffusion import LinearSchedule
+from diffdefense.errors import UsageError
 from diffdefense.evaluation import correct
-from diffdefense.models import UNet, load_classifier
+from diffdefense.models import load_classifier
 from diffdefense.protocol import surrogate_attacks
 from diffdefense.seeding import seed_everything
 from diffdefense.statistics import mcnemar, outside, summarise
-from diffdefense.training import DDPM_RECIPE, fit_classifier, held_out_eps_mse, train_ddpm
+from diffdefense.training import fit_classifier, held_out_eps_mse, new_ddpm, train_ddpm
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -95,14 +96,11 @@ def robust_to_surrogates(params: dict, model: torch.nn.Module, name: str, images
 def ddpm(params: dict, epochs: int | None, device: torch.device) -> dict:
     """The DDPM trained in fp32 and in bf16: held-out epsilon-MSE, seconds per epoch, their ratios."""
     cfg, data = params["train_ddpm"], params["data"]
-    recipe = DDPM_RECIPE.resolve(cfg | ({"epochs": epochs} if epochs else {}), "train_ddpm")
     images, _ = training_split("data/raw", data)
     test_images, _ = load_split("data/raw", data["dataset"], "test")
     out = {}
     for precision in PRECISIONS:
-        seed_everything(recipe.seed)
-        schedule = LinearSchedule(recipe.timesteps, recipe.beta_start, recipe.beta_end)
-        unet = UNet(tuple(images.shape[1:]))
+        recipe, schedule, unet = new_ddpm(cfg, tuple(images.shape[1:]), **({"epochs": epochs} if epochs else {}))
         start = time.perf_counter()
         history = train_ddpm(unet, schedule, images, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
                              seed=recipe.seed, device=device, precision=precision)
@@ -161,6 +159,10 @@ def main() -> None:
     unknown = sorted(set(names) - set(params["train_classifier"]))
     if unknown:
         raise SystemExit(f"--classifiers: {unknown} are not in train_classifier {sorted(params['train_classifier'])}")
+    if args.attack_images:  # the attacks' models, checked before any training is spent
+        for name in ["A"] + params["adaptive"]["robust_classifiers"]:
+            if not (path := Path(args.models) / f"classifier_{name}.safetensors").exists():
+                raise UsageError(f"--models: no {path}; it is made by the 'train_classifier@{name}' stage")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"threads": torch.get_num_threads(), "epochs_override": args.epochs}
@@ -178,4 +180,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UsageError as exc:
+        sys.exit(f"error: {exc}")

@@ -90,6 +90,11 @@ class DefenceSection:
         from .defences import check_defence_settings
         check_defence_settings(self.name, value, bounds.get("timesteps"))
 
+    def settings(self) -> Settings:
+        """The registered defence's declared settings."""
+        from .defences import DEFENCES
+        return DEFENCES[self.name].settings
+
     def describe(self) -> str:
         """The allowed values, in words (docs/settings.md)."""
         return f"settings of {self.name} (see its table)"
@@ -98,13 +103,17 @@ class DefenceSection:
 class DefendSection:
     """`defend`: the defences to run, the batch size, and one settings section per registered defence."""
 
-    def check(self, name: str, value, **bounds) -> None:
-        """Raise a one-line UsageError naming `name` unless `value` is allowed."""
+    def settings(self) -> Settings:
+        """The section's settings: the defences, the batch size, each registered defence's section."""
         per_defence = {defence: Setting(DefenceSection(defence), optional=True, meaning=f"the settings of {defence}")
                        for defence in _defences()}
-        Settings("the defences", defences=Setting(ListOf(OneOf(_defences)), meaning="defences run by `defend`"),
-                 batch_size=Setting(POSITIVE_INT, meaning="images purified together (bounds peak memory)"),
-                 **per_defence).check(name, value, **bounds)
+        return Settings("the defences", defences=Setting(ListOf(OneOf(_defences)), meaning="defences run by `defend`"),
+                        batch_size=Setting(POSITIVE_INT, meaning="images purified together (bounds peak memory)"),
+                        **per_defence)
+
+    def check(self, name: str, value, **bounds) -> None:
+        """Raise a one-line UsageError naming `name` unless `value` is allowed."""
+        self.settings().check(name, value, **bounds)
 
     def describe(self) -> str:
         """The allowed values, in words (docs/settings.md)."""

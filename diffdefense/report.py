@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 
 from . import paper
+from .params import PARAMS
+from .settings import declared_default
 from .statistics import outside
 
 ATTACK_NAMES = {"clean": "Clean", "fgsm": "FGSM", "pgd": "PGD", "deepfool": "DeepFool", "eotpgd": "EOT+PGD",
@@ -818,9 +820,10 @@ def ddpm_length_run(results: Path, params: dict) -> tuple[Path, dict] | None:
 def _same_setting(folder: Path, params: dict, key: str | None = None) -> dict[str, tuple] | None:
     """The params differences between `params` and a committed run's `folder`/params.yaml if that run is of
     the same setting: differing only in `key` and in params added after it ran (absent there: that run took
-    the library's default); None otherwise."""
+    the library's default, so ours must be at its declared default); None otherwise."""
     differences = params_differences(params, yaml.safe_load((folder / "params.yaml").read_text()))
-    same = all(k == key or theirs == "absent" for k, (_, theirs) in differences.items())
+    same = all(k == key or (theirs == "absent" and ours == declared_default(PARAMS, k))
+               for k, (ours, theirs) in differences.items())
     return differences if same else None
 
 

@@ -242,6 +242,28 @@ def markdown_table(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def declared_default(check, key: str):
+    """The default declared for the dotted param `key` under `check` (a Settings, or any check that nests
+    settings: a mapping's values, a registry's, a late one, or one with a `settings()` method); REQUIRED
+    where none is declared or `key` names no setting."""
+    head, _, rest = key.partition(".")
+    if isinstance(check, Late):
+        return declared_default(check.make(), key)
+    if isinstance(check, SettingsOf):
+        return declared_default(check.lookup(), key)
+    if isinstance(check, MapOf):
+        return declared_default(check.value, rest) if rest else REQUIRED
+    if isinstance(check, SettingsByName):
+        registry = check.registry()
+        return declared_default(registry[head], rest) if head in registry and rest else REQUIRED
+    if hasattr(check, "settings") and callable(check.settings):
+        return declared_default(check.settings(), key)
+    if isinstance(check, Settings) and head in check.settings:
+        setting = check.settings[head]
+        return declared_default(setting.check, rest) if rest else setting.default
+    return REQUIRED
+
+
 SEED = Int(0, 2**32 - 1)  # numpy's seed range: stages seed numpy with their seeds (seeding.seed_everything)
 POSITIVE_INT, COUNT = Int(1), Int(0)
 POSITIVE = Num(0, open_low=True)

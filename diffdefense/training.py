@@ -12,8 +12,10 @@ from torch import nn
 
 from .diffusion import LinearSchedule
 from .evaluation import accuracy, correct
+from .models import UNet
 from .precision import GRADIENT_PRECISIONS, Autocast, autocast
 from .progress import progress
+from .seeding import seed_everything
 from .settings import COUNT, POSITIVE, POSITIVE_INT, SEED, Int, Late, Num, OneOf, Setting, Settings
 
 SCHEDULES = ("constant", "onecycle", "cyclic")
@@ -62,6 +64,15 @@ DDPM_RECIPE = Settings(  # params.yaml train_ddpm
     precision=Setting(OneOf(GRADIENT_PRECISIONS), "fp32", "float type of the training forward passes: bf16 runs "
                       "them under autocast, weights and optimiser fp32", optional=True),
 )
+
+
+def new_ddpm(cfg: dict, image_shape: tuple[int, ...], section: str = "train_ddpm", **overrides):
+    """The DDPM that params.yaml's `section` declares, before training: its checked recipe (`overrides`
+    replace settings, e.g. epochs), its schedule, and the U-Net initialised from the recipe's seed. The
+    train_ddpm stage, benchmarks/bf16_training and scripts/ddpm_scale all start here."""
+    recipe = DDPM_RECIPE.resolve(cfg | overrides, section)
+    seed_everything(recipe.seed)  # before the weights are initialised
+    return recipe, LinearSchedule(recipe.timesteps, recipe.beta_start, recipe.beta_end), UNet(image_shape)
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator):

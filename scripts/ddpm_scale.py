@@ -25,12 +25,10 @@ import torch
 import yaml
 
 from diffdefense.data import fetch, load_split, training_split
-from diffdefense.diffusion import LinearSchedule
 from diffdefense.errors import UsageError, check_int_range
 from diffdefense.io import load_tensors, save_tensors
-from diffdefense.models import UNet, save_ddpm
-from diffdefense.seeding import seed_everything
-from diffdefense.training import held_out_eps_mse, train_ddpm
+from diffdefense.models import save_ddpm
+from diffdefense.training import held_out_eps_mse, new_ddpm, train_ddpm
 
 FIELDS = ["epoch", "train_loss", "seconds", "held_out_eps_mse"]
 
@@ -57,9 +55,7 @@ def main() -> None:
     images, _ = training_split(raw, data)
     held_out, _ = load_split(raw, data["dataset"], "test")
 
-    seed_everything(cfg["seed"])
-    schedule = LinearSchedule(cfg["timesteps"], cfg["beta_start"], cfg["beta_end"])
-    unet = UNet(tuple(images.shape[1:]))
+    recipe, schedule, unet = new_ddpm(cfg, tuple(images.shape[1:]), epochs=args.epochs)
     resume = None
     if (out / "resume.pt").exists():
         unet.load_state_dict(load_tensors(out / "resume.safetensors")[0])
@@ -73,7 +69,7 @@ def main() -> None:
         row = dict(row)
         if row["epoch"] in args.checkpoints:
             save_ddpm(unet, schedule, out / f"ddpm_epoch{row['epoch']}.safetensors")
-            row["held_out_eps_mse"] = held_out_eps_mse(unet, schedule, held_out, seed=cfg["seed"])
+            row["held_out_eps_mse"] = held_out_eps_mse(unet, schedule, held_out, seed=recipe.seed)
             unet.train()
         rows.append(row)
         print(f"epoch {row['epoch']}: train {row['train_loss']:.4f}, {row['seconds']:.0f} s"
@@ -92,8 +88,8 @@ def main() -> None:
             writer.writerows(rows)
 
     if resume is None or resume["epoch"] < args.epochs:
-        train_ddpm(unet, schedule, images, epochs=args.epochs, lr=cfg["lr"], batch_size=cfg["batch_size"],
-                   seed=cfg["seed"], device=torch.device("cpu"), on_epoch=on_epoch, resume=resume,
+        train_ddpm(unet, schedule, images, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+                   seed=recipe.seed, device=torch.device("cpu"), on_epoch=on_epoch, resume=resume,
                    on_checkpoint=on_checkpoint)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"done through epoch {args.epochs} (commit {commit}, {torch.get_num_threads()} threads, "

@@ -37,3 +37,14 @@ def test_stage_times_run_from_each_stage_to_the_next_and_across_midnight():
     log = ["23:59:50 Running stage 'train_ddpm':", "23:59:51 > python -m stages.train_ddpm", "00:00:30 done",
            "00:00:40 Running stage 'attack@fgsm-white':", "progress bar without a stamp", "00:01:00 Updating lock file"]
     assert _stage_times()(log) == [("train_ddpm", 50.0), ("attack@fgsm-white", 20.0)]
+
+
+def test_declared_default_walks_every_kind_of_nested_section():
+    from diffdefense.params import PARAMS
+    from diffdefense.settings import REQUIRED, declared_default
+    assert declared_default(PARAMS, "defend.diffdefense.precision") == "auto"  # a registered defence's section
+    assert declared_default(PARAMS, "train_classifier.A.precision") == "fp32"  # a mapping's values
+    assert declared_default(PARAMS, "train_ddpm.precision") == "fp32"
+    assert declared_default(PARAMS, "train_ddpm.epochs") is REQUIRED  # params.yaml must give it
+    assert declared_default(PARAMS, "train_ddpm.no_such_setting") is REQUIRED
+    assert declared_default(PARAMS, "defend.no_such_defence.L") is REQUIRED

@@ -296,6 +296,9 @@ def test_the_verdict_reads_a_larger_run_only_of_the_same_setting(tmp_path):
     folder, adaptive, differences = report.larger_adaptive_run(tmp_path, params)
     assert folder.name == "bigger" and adaptive["large"]["images"] == 1000
     assert differences == {"adaptive.images": (300, 1000), "defend.diffdefense.precision": ("auto", "absent")}
+    # a param added after those runs matches them only at its declared default: they ran as "auto" does
+    params["defend"]["diffdefense"]["precision"] = "fp32"
+    assert report.larger_adaptive_run(tmp_path, params) is None
 
 
 def test_ddpm_length_section_calls_a_checkpoint_different_only_where_its_paired_test_says_so():
