@@ -113,15 +113,14 @@ def ddpm(params: dict, epochs: int | None, device: torch.device) -> dict:
     return out
 
 
-def attacks(params: dict, models: Path, count: int, device: torch.device) -> dict:
-    """Each surrogate on each classifier it runs on, fp32 and bf16, on the first `count` verdict images:
-    images fooled by each, by one only (per thousand), and the speed ratio."""
+def attacks(params: dict, models: dict[str, torch.nn.Module], count: int, device: torch.device) -> dict:
+    """Each surrogate on each classifier of `models` (name -> trained classifier), fp32 and bf16, on the first
+    `count` verdict images: images fooled by each, by one only (per thousand), and the speed ratio."""
     cfg, data = params["adaptive"], params["data"]
     test_images, test_labels = load_split("data/raw", data["dataset"], "test")
     images, labels = evaluation_images(test_images, test_labels, count, data["seed"])
     out = {}
-    for name in ["A"] + cfg["robust_classifiers"]:
-        classifier = load_classifier(name, models / f"classifier_{name}.safetensors", device)
+    for name, classifier in models.items():
         fooled, seconds = {}, {}
         for precision in PRECISIONS:
             surrogate = {k: v | {"precision": precision} for k, v in cfg["surrogate"].items()}
@@ -159,10 +158,9 @@ def main() -> None:
     unknown = sorted(set(names) - set(params["train_classifier"]))
     if unknown:
         raise SystemExit(f"--classifiers: {unknown} are not in train_classifier {sorted(params['train_classifier'])}")
-    if args.attack_images:  # the attacks' models, checked before any training is spent
-        for name in ["A"] + params["adaptive"]["robust_classifiers"]:
-            if not (path := Path(args.models) / f"classifier_{name}.safetensors").exists():
-                raise UsageError(f"--models: no {path}; it is made by the 'train_classifier@{name}' stage")
+    # the attacks' models, loaded before any training is spent (a missing one is load_classifier's error)
+    attack_models = {name: load_classifier(name, Path(args.models) / f"classifier_{name}.safetensors", device)
+                     for name in ["A"] + params["adaptive"]["robust_classifiers"]} if args.attack_images else {}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"threads": torch.get_num_threads(), "epochs_override": args.epochs}
@@ -175,7 +173,7 @@ def main() -> None:
     if not args.no_ddpm:
         write("ddpm", ddpm(params, args.epochs, device))
     if args.attack_images:
-        write("attacks", attacks(params, Path(args.models), args.attack_images, device))
+        write("attacks", attacks(params, attack_models, args.attack_images, device))
     print(json.dumps(result, indent=1))
 
 
